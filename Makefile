@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# kvm-vcounters: top-level targets.
+#
+#   make demo     set up, build, boot the test guest and show the module at work
+#   make check    set up, build, run every test layer
+#
+# Kbuild reads ./Kbuild for the module itself; this file only drives the
+# scripts. Everything built lives in build/ (gitignored); downloads and
+# ccache live in ~/.cache so that a fresh clone rebuilds quickly.
+
+SHELL := /bin/bash
+S := scripts
+KOBJ := $(CURDIR)/build/kbuild
+# Extra arguments for the module build, e.g. make module CLIPPY=1
+MODULE_ARGS := $(if $(CLIPPY),CLIPPY=1)
+
+.PHONY: all setup kernel module initramfs selftests demo check clean distclean
+
+all: initramfs selftests
+
+setup:
+	$(S)/setup-host
+
+kernel: setup
+	$(S)/fetch-kernel
+	$(S)/build-kernel
+
+# Out-of-tree module against the tree in build/; built after the kernel.
+module: kernel
+	$(S)/build-module $(MODULE_ARGS)
+
+initramfs: module
+	$(S)/make-initramfs
+
+selftests: kernel
+	$(S)/build-selftests
+
+demo: initramfs
+	$(S)/demo
+
+check: initramfs selftests
+	$(S)/check
+
+clean:
+	rm -rf build/kbuild build/initramfs* build/selftests target
+	rm -f kvm_vcounters.ko
+
+# Also the patched source tree; the download cache in ~/.cache stays.
+distclean: clean
+	rm -rf build

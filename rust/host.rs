@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the host CPU offers, read once at module init.
+
+use crate::logic::{
+    cap::{effective_aperfmperf_mode, HostCaps, VcpuCaps},
+    uapi::Mode,
+};
+use crate::vendor::Vendor;
+use core::fmt;
+
+mod shim {
+    extern "C" {
+        pub(super) fn vcounters_host_has_aperfmperf() -> bool;
+    }
+}
+
+/// Reads the host's capabilities for `vendor`.
+pub(crate) fn probe(vendor: &dyn Vendor) -> HostCaps {
+    HostCaps {
+        vendor: vendor.kind(),
+        // SAFETY: the shim only reads boot_cpu_data, which is set up long
+        // before any module can load and never changes afterwards.
+        aperfmperf: unsafe { shim::vcounters_host_has_aperfmperf() },
+        // No mediated PMU backend yet.
+        pmu: false,
+    }
+}
+
+/// Formats the APERF/MPERF modes a vCPU without TSC scaling can get.
+pub(crate) struct ModeList<'a>(pub(crate) &'a HostCaps);
+
+impl fmt::Display for ModeList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut sep = "";
+        for mode in Mode::ALL {
+            if mode == Mode::Auto {
+                continue;
+            }
+            if effective_aperfmperf_mode(mode, self.0, VcpuCaps::default()).is_ok() {
+                write!(f, "{sep}{mode:?}")?;
+                sep = ",";
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS)`: argument checks and mode choice.
+//!
+//! The order of the checks is part of the contract: malformed arguments
+//! (`Invalid`) are reported before what the host cannot do
+//! (`NotSupported`), which is reported before the VM's state (`Busy`). A
+//! failed call changes nothing because the caller applies the returned
+//! [`VmConfig`] only on success.
+
+use super::uapi::{Features, Mode};
+
+/// Why a request was refused; the kernel side maps these to errno values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CapError {
+    /// Malformed request: unknown feature bit, unknown or misplaced mode,
+    /// reserved argument or flag set (`-EINVAL`).
+    Invalid,
+    /// Well formed, but this host cannot provide it (`-EOPNOTSUPP`).
+    NotSupported,
+    /// The VM is past the point where the cap may be enabled (`-EBUSY`).
+    Busy,
+}
+
+/// Which CPU vendor's virtualization extension KVM runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VendorKind {
+    /// Intel VMX (kvm_intel).
+    Vmx,
+    /// AMD SVM (kvm_amd).
+    Svm,
+}
+
+/// What the host offers, probed once at module init.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostCaps {
+    /// The virtualization backend in use.
+    pub vendor: VendorKind,
+    /// The host CPU has IA32_APERF/IA32_MPERF (`X86_FEATURE_APERFMPERF`).
+    pub aperfmperf: bool,
+    /// A mediated PMU backend is available for guests.
+    pub pmu: bool,
+}
+
+impl HostCaps {
+    /// The feature mask `KVM_CHECK_EXTENSION` reports.
+    ///
+    /// APERF/MPERF is always offered: EMULATE needs no counter hardware.
+    pub fn supported_features(&self) -> Features {
+        let mut f = Features::APERFMPERF;
+        if self.pmu {
+            f = f.with(Features::PMU);
+        }
+        f
+    }
+
+    /// Whether an explicitly requested APERF/MPERF mode can work on this
+    /// host at all (per-vCPU limits such as TSC scaling come later).
+    fn offers_aperfmperf_mode(&self, mode: Mode) -> bool {
+        match mode {
+            Mode::Auto | Mode::Emulate => true,
+            Mode::Run | Mode::Entry => self.aperfmperf,
+        }
+    }
+}
+
+/// The VM state that decides whether the cap may still be enabled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmState {
+    /// At least one vCPU has been created.
+    pub has_vcpus: bool,
+    /// The cap was already enabled successfully.
+    pub enabled: bool,
+}
+
+/// What a successful `KVM_ENABLE_CAP` stores for the VM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmConfig {
+    /// The features the VM opted into; never empty.
+    pub features: Features,
+    /// Requested APERF/MPERF mode (`Auto` when the feature is off).
+    pub aperfmperf_mode: Mode,
+    /// Requested PMU mode (`Auto` when the feature is off).
+    pub pmu_mode: Mode,
+}
+
+/// Checks the arguments of `KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS)`.
+pub fn enable(
+    args: [u64; 4],
+    flags: u32,
+    host: &HostCaps,
+    vm: VmState,
+) -> Result<VmConfig, CapError> {
+    let features = Features::from_bits(args[0]);
+    if flags != 0 || args[3] != 0 || features.is_empty() {
+        return Err(CapError::Invalid);
+    }
+    if !features.without(Features::ALL).is_empty() {
+        return Err(CapError::Invalid);
+    }
+    let aperfmperf_mode = Mode::from_raw(args[1]).ok_or(CapError::Invalid)?;
+    let pmu_mode = Mode::from_raw(args[2]).ok_or(CapError::Invalid)?;
+    // A mode for a feature that is not requested would be ignored
+    // silently; refuse it so a VMM bug shows.
+    if !features.contains(Features::APERFMPERF) && aperfmperf_mode != Mode::Auto {
+        return Err(CapError::Invalid);
+    }
+    if !features.contains(Features::PMU) && pmu_mode != Mode::Auto {
+        return Err(CapError::Invalid);
+    }
+    // PMU counters cannot be computed from the TSC.
+    if pmu_mode == Mode::Emulate {
+        return Err(CapError::Invalid);
+    }
+
+    if !host.supported_features().contains(features) {
+        return Err(CapError::NotSupported);
+    }
+    if features.contains(Features::APERFMPERF) && !host.offers_aperfmperf_mode(aperfmperf_mode) {
+        return Err(CapError::NotSupported);
+    }
+
+    if vm.has_vcpus || vm.enabled {
+        return Err(CapError::Busy);
+    }
+    Ok(VmConfig {
+        features,
+        aperfmperf_mode,
+        pmu_mode,
+    })
+}
+
+/// The per-vCPU facts that limit the APERF/MPERF mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VcpuCaps {
+    /// The vCPU's TSC runs at a ratio other than 1 to the host's.
+    pub tsc_scaled: bool,
+}
+
+/// The APERF/MPERF mode a vCPU runs in, decided at its first `KVM_RUN`.
+///
+/// In the hardware modes the guest reads MPERF straight from the MSR,
+/// which counts at the host's TSC rate; with a scaled guest TSC that rate
+/// is wrong, so such a vCPU must emulate. `Auto` prefers RUN: it switches
+/// at vcpu_load/vcpu_put, far less often than ENTRY.
+pub fn effective_aperfmperf_mode(
+    requested: Mode,
+    host: &HostCaps,
+    vcpu: VcpuCaps,
+) -> Result<Mode, CapError> {
+    let hardware_ok = host.aperfmperf && !vcpu.tsc_scaled;
+    match requested {
+        Mode::Auto if hardware_ok => Ok(Mode::Run),
+        Mode::Auto | Mode::Emulate => Ok(Mode::Emulate),
+        Mode::Run | Mode::Entry if hardware_ok => Ok(requested),
+        Mode::Run | Mode::Entry => Err(CapError::NotSupported),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NO_APERF: HostCaps = HostCaps {
+        vendor: VendorKind::Svm,
+        aperfmperf: false,
+        pmu: false,
+    };
+    const FULL: HostCaps = HostCaps {
+        vendor: VendorKind::Vmx,
+        aperfmperf: true,
+        pmu: true,
+    };
+    const FRESH: VmState = VmState {
+        has_vcpus: false,
+        enabled: false,
+    };
+    const A: u64 = Features::APERFMPERF.bits();
+    const P: u64 = Features::PMU.bits();
+
+    #[test]
+    fn supported_features_follow_host() {
+        assert_eq!(NO_APERF.supported_features(), Features::APERFMPERF);
+        assert_eq!(FULL.supported_features(), Features::ALL);
+    }
+
+    #[test]
+    fn accepts_every_valid_aperfmperf_mode_on_full_host() {
+        for mode in Mode::ALL {
+            let cfg = enable([A, mode as u64, 0, 0], 0, &FULL, FRESH).unwrap();
+            assert_eq!(cfg.features, Features::APERFMPERF);
+            assert_eq!(cfg.aperfmperf_mode, mode);
+            assert_eq!(cfg.pmu_mode, Mode::Auto);
+        }
+    }
+
+    #[test]
+    fn invalid_arguments() {
+        let bad: &[([u64; 4], u32)] = &[
+            ([0, 0, 0, 0], 0),         // empty feature set
+            ([1 << 2, 0, 0, 0], 0),    // unknown feature bit
+            ([A | 1 << 63, 0, 0, 0], 0),
+            ([A, 4, 0, 0], 0),         // unknown mode
+            ([A, u64::MAX, 0, 0], 0),
+            ([A, 1 << 32, 0, 0], 0),   // mode must not be truncated
+            ([A | P, 0, 4, 0], 0),
+            ([A, 0, 0, 1], 0),         // args[3]
+            ([A, 0, 0, 0], 1),         // flags
+            ([A, 0, 0, 0], 1 << 31),
+            ([P, 3, 0, 0], 0),         // APERF/MPERF mode without the feature
+            ([A, 0, 1, 0], 0),         // PMU mode without the feature
+            ([A | P, 0, 3, 0], 0),     // PMU cannot emulate
+        ];
+        for &(args, flags) in bad {
+            // Invalid wins over every other error, on any host and state.
+            for host in [&NO_APERF, &FULL] {
+                for vm in [FRESH, VmState { has_vcpus: true, enabled: true }] {
+                    assert_eq!(
+                        enable(args, flags, host, vm),
+                        Err(CapError::Invalid),
+                        "{args:?} {flags}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn not_supported_on_host_without_aperfmperf() {
+        for mode in [Mode::Run, Mode::Entry] {
+            assert_eq!(
+                enable([A, mode as u64, 0, 0], 0, &NO_APERF, FRESH),
+                Err(CapError::NotSupported)
+            );
+        }
+        assert_eq!(
+            enable([A | P, 0, 0, 0], 0, &NO_APERF, FRESH),
+            Err(CapError::NotSupported)
+        );
+        assert_eq!(enable([P, 0, 0, 0], 0, &NO_APERF, FRESH), Err(CapError::NotSupported));
+        // Reported before the VM state.
+        let late = VmState { has_vcpus: true, enabled: false };
+        assert_eq!(enable([A, 1, 0, 0], 0, &NO_APERF, late), Err(CapError::NotSupported));
+    }
+
+    #[test]
+    fn busy_after_vcpu_or_second_enable() {
+        for vm in [
+            VmState { has_vcpus: true, enabled: false },
+            VmState { has_vcpus: false, enabled: true },
+        ] {
+            assert_eq!(enable([A, 0, 0, 0], 0, &FULL, vm), Err(CapError::Busy));
+        }
+    }
+
+    #[test]
+    fn auto_prefers_run_and_falls_back_to_emulate() {
+        let plain = VcpuCaps::default();
+        let scaled = VcpuCaps { tsc_scaled: true };
+        assert_eq!(effective_aperfmperf_mode(Mode::Auto, &FULL, plain), Ok(Mode::Run));
+        assert_eq!(effective_aperfmperf_mode(Mode::Auto, &FULL, scaled), Ok(Mode::Emulate));
+        assert_eq!(effective_aperfmperf_mode(Mode::Auto, &NO_APERF, plain), Ok(Mode::Emulate));
+        for host in [&FULL, &NO_APERF] {
+            for vcpu in [plain, scaled] {
+                let m = effective_aperfmperf_mode(Mode::Emulate, host, vcpu);
+                assert_eq!(m, Ok(Mode::Emulate));
+            }
+        }
+    }
+
+    #[test]
+    fn explicit_hardware_mode_refused_when_tsc_scaled() {
+        let scaled = VcpuCaps { tsc_scaled: true };
+        for mode in [Mode::Run, Mode::Entry] {
+            assert_eq!(effective_aperfmperf_mode(mode, &FULL, VcpuCaps::default()), Ok(mode));
+            assert_eq!(
+                effective_aperfmperf_mode(mode, &FULL, scaled),
+                Err(CapError::NotSupported)
+            );
+        }
+    }
+}

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! KVM x86 virtual counters: per-VM guest-owned APERF/MPERF and PMU.
+//!
+//! The module root only wires the parts together:
+//! - [`logic`]: counter arithmetic, argument checks and mode choice, in
+//!   plain Rust shared with the host `cargo test` build;
+//! - [`vendor`]: one backend per virtualization extension (VMX, SVM),
+//!   chosen once at init;
+//! - [`host`]: what the host CPU offers, read once at init through the C
+//!   shim (`shim/vcounters_shim.c`).
+
+mod host;
+mod logic;
+mod vendor;
+
+#[cfg(CONFIG_KUNIT)]
+mod kunit_tests;
+
+use kernel::prelude::*;
+use logic::cap::HostCaps;
+
+module! {
+    type: VCounters,
+    name: "kvm_vcounters",
+    authors: ["The kvm-vcounters developers"],
+    description: "KVM x86 per-VM virtual APERF/MPERF and PMU counters",
+    license: "GPL",
+}
+
+struct VCounters {
+    caps: HostCaps,
+}
+
+impl kernel::Module for VCounters {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        let Some(vendor) = vendor::detect() else {
+            pr_err!("no VMX or SVM on this CPU\n");
+            return Err(ENODEV);
+        };
+        let caps = host::probe(vendor);
+        pr_info!(
+            "{} backend, host APERFMPERF {}, features {:#x}, modes {}\n",
+            vendor.name(),
+            if caps.aperfmperf { "yes" } else { "no" },
+            caps.supported_features().bits(),
+            host::ModeList(&caps),
+        );
+        Ok(VCounters { caps })
+    }
+}
+
+impl Drop for VCounters {
+    fn drop(&mut self) {
+        pr_info!("unloaded ({:?} backend)\n", self.caps.vendor);
+    }
+}

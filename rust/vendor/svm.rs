@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! AMD SVM backend.
+
+use super::Vendor;
+use crate::logic::cap::VendorKind;
+
+/// The backend for kvm_amd.
+pub(crate) struct Svm;
+
+impl Vendor for Svm {
+    fn kind(&self) -> VendorKind {
+        VendorKind::Svm
+    }
+
+    fn name(&self) -> &'static str {
+        "kvm_amd"
+    }
+}

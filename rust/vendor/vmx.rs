@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Intel VMX backend.
+
+use super::Vendor;
+use crate::logic::cap::VendorKind;
+
+/// The backend for kvm_intel.
+pub(crate) struct Vmx;
+
+impl Vendor for Vmx {
+    fn kind(&self) -> VendorKind {
+        VendorKind::Vmx
+    }
+
+    fn name(&self) -> &'static str {
+        "kvm_intel"
+    }
+}
