@@ -22,14 +22,20 @@
 #define KVM_VCOUNTERS_APERFMPERF	(1ULL << 0)
 #define KVM_VCOUNTERS_PMU		(1ULL << 1)
 
-/* Switch modes: KVM_ENABLE_CAP args[1] (APERF/MPERF) and args[2] (PMU). */
-#define KVM_VCOUNTERS_MODE_AUTO		0 /* best mode this host and vCPU allow */
-#define KVM_VCOUNTERS_MODE_RUN		1 /* hardware MSRs, reads pass through,
-					   * switched at vcpu_load/vcpu_put */
-#define KVM_VCOUNTERS_MODE_ENTRY	2 /* hardware MSRs, reads pass through,
-					   * switched at every VM-entry/exit */
-#define KVM_VCOUNTERS_MODE_EMULATE	3 /* reads intercepted, values computed
-					   * from the guest TSC (APERF/MPERF only) */
+/*
+ * Switch modes: KVM_ENABLE_CAP args[1] (APERF/MPERF) and args[2] (PMU).
+ *
+ * AUTO:    the best mode this host and vCPU allow.
+ * RUN:     hardware MSRs, reads pass through, switched at vcpu_load/vcpu_put.
+ * ENTRY:   hardware MSRs, reads pass through, switched at every
+ *          VM-entry/exit.
+ * EMULATE: reads intercepted, values computed from the guest TSC
+ *          (APERF/MPERF only).
+ */
+#define KVM_VCOUNTERS_MODE_AUTO		0
+#define KVM_VCOUNTERS_MODE_RUN		1
+#define KVM_VCOUNTERS_MODE_ENTRY	2
+#define KVM_VCOUNTERS_MODE_EMULATE	3
 
 struct kvm_vcounters_vcpu_state {
 	__u64 features;		/* features enabled for this vCPU's VM */
