@@ -7,7 +7,7 @@ use crate::logic::{
     uapi::Mode,
 };
 use crate::vendor::Vendor;
-use core::fmt;
+use kernel::fmt;
 
 mod shim {
     extern "C" {

@@ -9,7 +9,7 @@ use kernel::prelude::*;
 
 #[kunit_tests(kvm_vcounters_cap)]
 mod cap {
-    use crate::logic::cap::{enable, effective_aperfmperf_mode, CapError, VcpuCaps, VmState};
+    use crate::logic::cap::{effective_aperfmperf_mode, enable, CapError, VcpuCaps};
     use crate::logic::uapi::{Features, Mode};
     use crate::{host, vendor};
 
@@ -24,8 +24,11 @@ mod cap {
     fn host_always_offers_emulated_aperfmperf() {
         let caps = host::probe(vendor::detect().unwrap());
         assert!(caps.supported_features().contains(Features::APERFMPERF));
-        let cfg = enable([Features::APERFMPERF.bits(), Mode::Emulate as u64, 0, 0], 0, &caps,
-                         VmState::default());
+        let cfg = enable(
+            [Features::APERFMPERF.bits(), Mode::Emulate as u64, 0, 0],
+            0,
+            &caps,
+        );
         assert_eq!(cfg.map(|c| c.aperfmperf_mode), Ok(Mode::Emulate));
     }
 
@@ -44,7 +47,7 @@ mod cap {
     fn extreme_arguments_do_not_overflow() {
         let caps = host::probe(vendor::detect().unwrap());
         let max = u64::MAX;
-        assert_eq!(enable([max; 4], u32::MAX, &caps, VmState::default()), Err(CapError::Invalid));
-        assert_eq!(enable([1, max, max, 0], 0, &caps, VmState::default()), Err(CapError::Invalid));
+        assert_eq!(enable([max; 4], u32::MAX, &caps), Err(CapError::Invalid));
+        assert_eq!(enable([1, max, max, 0], 0, &caps), Err(CapError::Invalid));
     }
 }

@@ -8,17 +8,25 @@
 //! - [`vendor`]: one backend per virtualization extension (VMX, SVM),
 //!   chosen once at init;
 //! - [`host`]: what the host CPU offers, read once at init through the C
-//!   shim (`shim/vcounters_shim.c`).
+//!   shim (`shim/vcounters_shim.c`);
+//! - [`kvm`]: safe Rust over KVM's extension interface (the hook series in
+//!   `patches/`);
+//! - [`counters`]: the extension: capability, opt-in, per-vCPU state.
 
+mod counters;
 mod host;
+mod kvm;
+// Also built as a host crate (`cargo test`), whose public API its `pub`
+// items are.
+#[allow(unreachable_pub)]
 mod logic;
 mod vendor;
 
 #[cfg(CONFIG_KUNIT)]
 mod kunit_tests;
 
+use counters::Counters;
 use kernel::prelude::*;
-use logic::cap::HostCaps;
 
 module! {
     type: VCounters,
@@ -29,11 +37,11 @@ module! {
 }
 
 struct VCounters {
-    caps: HostCaps,
+    _registration: kvm::Registration<Counters>,
 }
 
 impl kernel::Module for VCounters {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         let Some(vendor) = vendor::detect() else {
             pr_err!("no VMX or SVM on this CPU\n");
             return Err(ENODEV);
@@ -46,12 +54,8 @@ impl kernel::Module for VCounters {
             caps.supported_features().bits(),
             host::ModeList(&caps),
         );
-        Ok(VCounters { caps })
-    }
-}
-
-impl Drop for VCounters {
-    fn drop(&mut self) {
-        pr_info!("unloaded ({:?} backend)\n", self.caps.vendor);
+        Ok(VCounters {
+            _registration: kvm::Registration::new(module, Counters::new(caps))?,
+        })
     }
 }

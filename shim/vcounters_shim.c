@@ -3,12 +3,14 @@
  * C half of kvm_vcounters: only what Rust cannot reach, i.e. macros and
  * inline helpers of the x86 and KVM headers.
  */
+#include <linux/kvm_host.h>
 #include <linux/types.h>
 #include <asm/cpufeature.h>
 
 bool vcounters_host_has_vmx(void);
 bool vcounters_host_has_svm(void);
 bool vcounters_host_has_aperfmperf(void);
+struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu);
 
 bool vcounters_host_has_vmx(void)
 {
@@ -23,4 +25,9 @@ bool vcounters_host_has_svm(void)
 bool vcounters_host_has_aperfmperf(void)
 {
 	return boot_cpu_has(X86_FEATURE_APERFMPERF);
+}
+
+struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu)
+{
+	return vcpu->kvm;
 }

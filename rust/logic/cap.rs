@@ -4,9 +4,11 @@
 //!
 //! The order of the checks is part of the contract: malformed arguments
 //! (`Invalid`) are reported before what the host cannot do
-//! (`NotSupported`), which is reported before the VM's state (`Busy`). A
-//! failed call changes nothing because the caller applies the returned
-//! [`VmConfig`] only on success.
+//! (`NotSupported`). Only then does the caller ask KVM to attach the VM,
+//! which refuses (`-EBUSY`) once a vCPU exists or the VM is attached: that
+//! check must be made under `kvm->lock`, so KVM makes it. A failed call
+//! changes nothing because the caller attaches the returned [`VmConfig`]
+//! only on success.
 
 use super::uapi::{Features, Mode};
 
@@ -18,8 +20,6 @@ pub enum CapError {
     Invalid,
     /// Well formed, but this host cannot provide it (`-EOPNOTSUPP`).
     NotSupported,
-    /// The VM is past the point where the cap may be enabled (`-EBUSY`).
-    Busy,
 }
 
 /// Which CPU vendor's virtualization extension KVM runs on.
@@ -64,15 +64,6 @@ impl HostCaps {
     }
 }
 
-/// The VM state that decides whether the cap may still be enabled.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct VmState {
-    /// At least one vCPU has been created.
-    pub has_vcpus: bool,
-    /// The cap was already enabled successfully.
-    pub enabled: bool,
-}
-
 /// What a successful `KVM_ENABLE_CAP` stores for the VM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmConfig {
@@ -85,12 +76,7 @@ pub struct VmConfig {
 }
 
 /// Checks the arguments of `KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS)`.
-pub fn enable(
-    args: [u64; 4],
-    flags: u32,
-    host: &HostCaps,
-    vm: VmState,
-) -> Result<VmConfig, CapError> {
+pub fn enable(args: [u64; 4], flags: u32, host: &HostCaps) -> Result<VmConfig, CapError> {
     let features = Features::from_bits(args[0]);
     if flags != 0 || args[3] != 0 || features.is_empty() {
         return Err(CapError::Invalid);
@@ -118,10 +104,6 @@ pub fn enable(
     }
     if features.contains(Features::APERFMPERF) && !host.offers_aperfmperf_mode(aperfmperf_mode) {
         return Err(CapError::NotSupported);
-    }
-
-    if vm.has_vcpus || vm.enabled {
-        return Err(CapError::Busy);
     }
     Ok(VmConfig {
         features,
@@ -171,10 +153,6 @@ mod tests {
         aperfmperf: true,
         pmu: true,
     };
-    const FRESH: VmState = VmState {
-        has_vcpus: false,
-        enabled: false,
-    };
     const A: u64 = Features::APERFMPERF.bits();
     const P: u64 = Features::PMU.bits();
 
@@ -187,7 +165,7 @@ mod tests {
     #[test]
     fn accepts_every_valid_aperfmperf_mode_on_full_host() {
         for mode in Mode::ALL {
-            let cfg = enable([A, mode as u64, 0, 0], 0, &FULL, FRESH).unwrap();
+            let cfg = enable([A, mode as u64, 0, 0], 0, &FULL).unwrap();
             assert_eq!(cfg.features, Features::APERFMPERF);
             assert_eq!(cfg.aperfmperf_mode, mode);
             assert_eq!(cfg.pmu_mode, Mode::Auto);
@@ -197,30 +175,28 @@ mod tests {
     #[test]
     fn invalid_arguments() {
         let bad: &[([u64; 4], u32)] = &[
-            ([0, 0, 0, 0], 0),         // empty feature set
-            ([1 << 2, 0, 0, 0], 0),    // unknown feature bit
+            ([0, 0, 0, 0], 0),      // empty feature set
+            ([1 << 2, 0, 0, 0], 0), // unknown feature bit
             ([A | 1 << 63, 0, 0, 0], 0),
-            ([A, 4, 0, 0], 0),         // unknown mode
+            ([A, 4, 0, 0], 0), // unknown mode
             ([A, u64::MAX, 0, 0], 0),
-            ([A, 1 << 32, 0, 0], 0),   // mode must not be truncated
+            ([A, 1 << 32, 0, 0], 0), // mode must not be truncated
             ([A | P, 0, 4, 0], 0),
-            ([A, 0, 0, 1], 0),         // args[3]
-            ([A, 0, 0, 0], 1),         // flags
+            ([A, 0, 0, 1], 0), // args[3]
+            ([A, 0, 0, 0], 1), // flags
             ([A, 0, 0, 0], 1 << 31),
-            ([P, 3, 0, 0], 0),         // APERF/MPERF mode without the feature
-            ([A, 0, 1, 0], 0),         // PMU mode without the feature
-            ([A | P, 0, 3, 0], 0),     // PMU cannot emulate
+            ([P, 3, 0, 0], 0),     // APERF/MPERF mode without the feature
+            ([A, 0, 1, 0], 0),     // PMU mode without the feature
+            ([A | P, 0, 3, 0], 0), // PMU cannot emulate
         ];
         for &(args, flags) in bad {
-            // Invalid wins over every other error, on any host and state.
+            // Invalid wins over NotSupported, on any host.
             for host in [&NO_APERF, &FULL] {
-                for vm in [FRESH, VmState { has_vcpus: true, enabled: true }] {
-                    assert_eq!(
-                        enable(args, flags, host, vm),
-                        Err(CapError::Invalid),
-                        "{args:?} {flags}"
-                    );
-                }
+                assert_eq!(
+                    enable(args, flags, host),
+                    Err(CapError::Invalid),
+                    "{args:?} {flags}"
+                );
             }
         }
     }
@@ -229,37 +205,36 @@ mod tests {
     fn not_supported_on_host_without_aperfmperf() {
         for mode in [Mode::Run, Mode::Entry] {
             assert_eq!(
-                enable([A, mode as u64, 0, 0], 0, &NO_APERF, FRESH),
+                enable([A, mode as u64, 0, 0], 0, &NO_APERF),
                 Err(CapError::NotSupported)
             );
         }
         assert_eq!(
-            enable([A | P, 0, 0, 0], 0, &NO_APERF, FRESH),
+            enable([A | P, 0, 0, 0], 0, &NO_APERF),
             Err(CapError::NotSupported)
         );
-        assert_eq!(enable([P, 0, 0, 0], 0, &NO_APERF, FRESH), Err(CapError::NotSupported));
-        // Reported before the VM state.
-        let late = VmState { has_vcpus: true, enabled: false };
-        assert_eq!(enable([A, 1, 0, 0], 0, &NO_APERF, late), Err(CapError::NotSupported));
-    }
-
-    #[test]
-    fn busy_after_vcpu_or_second_enable() {
-        for vm in [
-            VmState { has_vcpus: true, enabled: false },
-            VmState { has_vcpus: false, enabled: true },
-        ] {
-            assert_eq!(enable([A, 0, 0, 0], 0, &FULL, vm), Err(CapError::Busy));
-        }
+        assert_eq!(
+            enable([P, 0, 0, 0], 0, &NO_APERF),
+            Err(CapError::NotSupported)
+        );
     }
 
     #[test]
     fn auto_prefers_run_and_falls_back_to_emulate() {
         let plain = VcpuCaps::default();
         let scaled = VcpuCaps { tsc_scaled: true };
-        assert_eq!(effective_aperfmperf_mode(Mode::Auto, &FULL, plain), Ok(Mode::Run));
-        assert_eq!(effective_aperfmperf_mode(Mode::Auto, &FULL, scaled), Ok(Mode::Emulate));
-        assert_eq!(effective_aperfmperf_mode(Mode::Auto, &NO_APERF, plain), Ok(Mode::Emulate));
+        assert_eq!(
+            effective_aperfmperf_mode(Mode::Auto, &FULL, plain),
+            Ok(Mode::Run)
+        );
+        assert_eq!(
+            effective_aperfmperf_mode(Mode::Auto, &FULL, scaled),
+            Ok(Mode::Emulate)
+        );
+        assert_eq!(
+            effective_aperfmperf_mode(Mode::Auto, &NO_APERF, plain),
+            Ok(Mode::Emulate)
+        );
         for host in [&FULL, &NO_APERF] {
             for vcpu in [plain, scaled] {
                 let m = effective_aperfmperf_mode(Mode::Emulate, host, vcpu);
@@ -272,7 +247,10 @@ mod tests {
     fn explicit_hardware_mode_refused_when_tsc_scaled() {
         let scaled = VcpuCaps { tsc_scaled: true };
         for mode in [Mode::Run, Mode::Entry] {
-            assert_eq!(effective_aperfmperf_mode(mode, &FULL, VcpuCaps::default()), Ok(mode));
+            assert_eq!(
+                effective_aperfmperf_mode(mode, &FULL, VcpuCaps::default()),
+                Ok(mode)
+            );
             assert_eq!(
                 effective_aperfmperf_mode(mode, &FULL, scaled),
                 Err(CapError::NotSupported)

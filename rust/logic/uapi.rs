@@ -5,16 +5,11 @@
 //! A host test parses the header and checks every value here against it,
 //! so the two cannot drift apart.
 
-/// `KVM_CAP_X86_VCOUNTERS`.
-pub const KVM_CAP_X86_VCOUNTERS: u32 = 0x5643;
-
 /// A set of `KVM_VCOUNTERS_*` feature bits.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Features(u64);
 
 impl Features {
-    /// No feature.
-    pub const NONE: Self = Self(0);
     /// `KVM_VCOUNTERS_APERFMPERF`: virtual IA32_APERF / IA32_MPERF.
     pub const APERFMPERF: Self = Self(1 << 0);
     /// `KVM_VCOUNTERS_PMU`: guest-owned hardware PMU counters.
@@ -75,10 +70,5 @@ impl Mode {
     /// The mode numbered `raw` in the uapi, if any.
     pub fn from_raw(raw: u64) -> Option<Self> {
         Self::ALL.into_iter().find(|m| *m as u64 == raw)
-    }
-
-    /// Whether the guest's values sit in the hardware MSRs.
-    pub const fn is_hardware(self) -> bool {
-        matches!(self, Mode::Run | Mode::Entry)
     }
 }

@@ -32,7 +32,12 @@ mod shim {
 pub(crate) fn detect() -> Option<&'static dyn Vendor> {
     // SAFETY: the shim only reads boot_cpu_data, which is set up long
     // before any module can load and never changes afterwards.
-    let (has_vmx, has_svm) = unsafe { (shim::vcounters_host_has_vmx(), shim::vcounters_host_has_svm()) };
+    let (has_vmx, has_svm) = unsafe {
+        (
+            shim::vcounters_host_has_vmx(),
+            shim::vcounters_host_has_svm(),
+        )
+    };
     if has_vmx {
         Some(&vmx::Vmx)
     } else if has_svm {

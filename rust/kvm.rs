@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe Rust over the KVM x86 extension interface (`asm/kvm_extension.h`).
+//!
+//! [`Extension`] is the Rust face of `struct kvm_x86_ext_ops`: every
+//! callback is a trait method that defaults to KVM's behaviour without an
+//! extension. [`Registration`] builds the ops table with one `extern "C"`
+//! trampoline per callback, registers it, and unregisters it when dropped.
+//!
+//! Per-VM and per-vCPU data are owned here: the VM's is created by
+//! [`Extension::enable_cap`] and freed by KVM's `vm_destroy` callback, the
+//! vCPU's by `vcpu_create` and `vcpu_destroy`. Both live behind the private
+//! pointers KVM keeps for the extension, which only this module reads.
+//!
+//! Concurrency: KVM calls the per-vCPU callbacks from the task that runs
+//! the vCPU, with `vcpu->mutex` held or from its preempt notifier, so two
+//! of them never run at once for one vCPU; but a preempt notifier
+//! (`vcpu_load`/`vcpu_put`) can interrupt any preemptible code of that
+//! task, ioctls included. Per-vCPU data is therefore only handed out as a
+//! shared reference, and implementations keep mutable state behind a
+//! lock that disables preemption.
+
+use core::sync::atomic::{AtomicPtr, Ordering};
+use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
+
+/// The fields of `struct kvm_vcpu` that bindgen cannot reach
+/// (`linux/kvm_host.h` is not in the bindings), in `shim/vcounters_shim.c`.
+mod shim {
+    use kernel::bindings;
+
+    extern "C" {
+        pub(super) fn vcounters_vcpu_kvm(vcpu: *mut bindings::kvm_vcpu) -> *mut bindings::kvm;
+    }
+}
+
+/// A VM (`struct kvm`).
+#[repr(transparent)]
+pub(crate) struct Vm(Opaque<bindings::kvm>);
+
+/// A vCPU (`struct kvm_vcpu`).
+#[repr(transparent)]
+pub(crate) struct Vcpu(Opaque<bindings::kvm_vcpu>);
+
+impl Vm {
+    /// # Safety
+    ///
+    /// `ptr` points to a `struct kvm` that lives for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::kvm) -> &'a Self {
+        // SAFETY: `Vm` is a transparent wrapper of `struct kvm`, which
+        // lives for `'a` by the caller's guarantee.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::kvm {
+        self.0.get()
+    }
+}
+
+impl Vcpu {
+    /// # Safety
+    ///
+    /// `ptr` points to a `struct kvm_vcpu` that lives for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::kvm_vcpu) -> &'a Self {
+        // SAFETY: `Vcpu` is a transparent wrapper of `struct kvm_vcpu`,
+        // which lives for `'a` by the caller's guarantee.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::kvm_vcpu {
+        self.0.get()
+    }
+
+    /// The VM this vCPU belongs to.
+    pub(crate) fn vm(&self) -> &Vm {
+        // SAFETY: `self` is a live vCPU, whose VM is set at creation and
+        // outlives it.
+        unsafe { Vm::from_raw(shim::vcounters_vcpu_kvm(self.as_raw())) }
+    }
+
+    /// Whether the vCPU's TSC runs at a hardware-scaled rate.
+    pub(crate) fn tsc_scaled(&self) -> bool {
+        // SAFETY: `self` is a live vCPU.
+        unsafe { bindings::kvm_x86_ext_vcpu_tsc_scaled(self.as_raw()) }
+    }
+}
+
+/// What `KVM_ENABLE_CAP` on a VM asked for.
+pub(crate) struct EnableCap {
+    /// The capability number.
+    pub(crate) cap: u32,
+    /// `flags`: KVM has already refused non-zero values.
+    pub(crate) flags: u32,
+    /// `args[0..4]`.
+    pub(crate) args: [u64; 4],
+}
+
+/// An extension of KVM x86. Every callback defaults to what KVM does
+/// without an extension.
+pub(crate) trait Extension: Sized + Sync + 'static {
+    /// Per-VM data of an attached VM.
+    type VmData: Send + Sync;
+    /// Per-vCPU data of a vCPU of an attached VM.
+    type VcpuData: Send + Sync;
+
+    /// MSRs to add to `KVM_GET_MSR_INDEX_LIST`.
+    const MSRS: &'static [u32] = &[];
+
+    /// `KVM_CHECK_EXTENSION` for a capability KVM does not know, on
+    /// `/dev/kvm` (`vm` is `None`) or on a VM.
+    fn check_extension(&self, _vm: Option<&Vm>, _ext: isize) -> i32 {
+        0
+    }
+
+    /// `KVM_ENABLE_CAP` for a capability KVM does not know. `Ok(Some)`
+    /// attaches the VM with that data; `Err(ENOTTY)` means "not ours".
+    fn enable_cap(&self, _vm: &Vm, _cap: &EnableCap) -> Result<Option<KBox<Self::VmData>>> {
+        Err(ENOTTY)
+    }
+
+    /// A vCPU ioctl KVM does not know, for any VM; `vm_data` is `None`
+    /// unless the vCPU's VM is attached. `Err(ENOTTY)` means "not ours".
+    fn vcpu_ioctl(
+        &self,
+        _vcpu: &Vcpu,
+        _data: Option<&Self::VcpuData>,
+        _cmd: u32,
+        _arg: usize,
+    ) -> Result<i64> {
+        Err(ENOTTY)
+    }
+
+    /// Creates the data of a new vCPU of an attached VM.
+    fn vcpu_create(&self, vm: &Self::VmData, vcpu: &Vcpu) -> Result<Pin<KBox<Self::VcpuData>>>;
+
+    /// `vcpu_load`, preemption off.
+    fn vcpu_load(&self, _vcpu: &Vcpu, _data: &Self::VcpuData, _cpu: i32) {}
+
+    /// `vcpu_put`, preemption off.
+    fn vcpu_put(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+
+    /// `KVM_RUN` entry; an error fails the ioctl.
+    fn run_enter(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) -> Result {
+        Ok(())
+    }
+
+    /// `KVM_RUN` exit.
+    fn run_exit(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+
+    /// Before the VM-entry/exit loop, IRQs off.
+    fn guest_enter(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+
+    /// After the VM-entry/exit loop, IRQs off.
+    fn guest_exit(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+
+    /// Before the vCPU halts or blocks inside `KVM_RUN`.
+    fn block_begin(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+
+    /// After the vCPU halted or blocked.
+    fn block_end(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+
+    /// After the vendor module recomputed the vCPU's MSR intercepts.
+    fn recalc_msr_intercepts(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+}
+
+/// Extension `E` registered with KVM; unregistered on drop, before the
+/// extension itself is freed (fields drop after `Drop::drop`).
+pub(crate) struct Registration<E: Extension> {
+    ops: Pin<KBox<Opaque<bindings::kvm_x86_ext_ops>>>,
+    _ext: KBox<E>,
+}
+
+// SAFETY: the ops table is only read by KVM after registration and freed
+// after unregistration; it holds no thread-bound state.
+unsafe impl<E: Extension> Send for Registration<E> {}
+// SAFETY: as above, `&Registration` gives no access to the table.
+unsafe impl<E: Extension> Sync for Registration<E> {}
+
+/// The one extension instance the trampolines call into.
+///
+/// # Invariants
+///
+/// Set before the ops table is registered, never changed while it is.
+static INSTANCE: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
+
+impl<E: Extension> Registration<E> {
+    /// Registers `ext` with KVM for `module`.
+    pub(crate) fn new(module: &'static ThisModule, ext: E) -> Result<Self> {
+        let ext = KBox::new(ext, GFP_KERNEL)?;
+        let ops = bindings::kvm_x86_ext_ops {
+            owner: module.as_ptr(),
+            msrs: E::MSRS.as_ptr(),
+            nr_msrs: E::MSRS.len() as u32,
+            check_extension: Some(check_extension::<E>),
+            enable_cap: Some(enable_cap::<E>),
+            supported_cpuid: None,
+            vm_ioctl: None,
+            vcpu_ioctl: Some(vcpu_ioctl::<E>),
+            vm_destroy: Some(vm_destroy::<E>),
+            vcpu_create: Some(vcpu_create::<E>),
+            vcpu_destroy: Some(vcpu_destroy::<E>),
+            vcpu_load: Some(vcpu_load::<E>),
+            vcpu_put: Some(vcpu_put::<E>),
+            run_enter: Some(run_enter::<E>),
+            run_exit: Some(run_exit::<E>),
+            guest_enter: Some(guest_enter::<E>),
+            guest_exit: Some(guest_exit::<E>),
+            block_begin: Some(block_begin::<E>),
+            block_end: Some(block_end::<E>),
+            get_msr: Some(get_msr::<E>),
+            set_msr: Some(set_msr::<E>),
+            recalc_msr_intercepts: Some(recalc_msr_intercepts::<E>),
+        };
+        let ops = KBox::pin(Opaque::new(ops), GFP_KERNEL)?;
+        // Published before registering; KVM's registration lock orders it
+        // before any trampoline can run.
+        INSTANCE.store(
+            core::ptr::from_ref(&*ext).cast_mut().cast(),
+            Ordering::Release,
+        );
+        // SAFETY: `ops` is pinned and outlives the registration, which
+        // `Drop` ends before freeing it.
+        to_result(unsafe { bindings::kvm_x86_ext_register(ops.get()) })?;
+        Ok(Self { ops, _ext: ext })
+    }
+}
+
+impl<E: Extension> Drop for Registration<E> {
+    fn drop(&mut self) {
+        // SAFETY: `ops` was registered by `new`. Module unload is the only
+        // way here, and KVM holds a module reference for every attached VM
+        // and every call in flight, so none is left.
+        unsafe { bindings::kvm_x86_ext_unregister(self.ops.get()) };
+    }
+}
+
+/// The registered extension.
+fn ext<E: Extension>() -> &'static E {
+    // SAFETY: trampolines only run while the table is registered, when
+    // `INSTANCE` points to the `E` that the `Registration` owns and frees
+    // only after unregistering (its invariant).
+    unsafe { &*INSTANCE.load(Ordering::Acquire).cast::<E>() }
+}
+
+/// The data of an attached VM.
+///
+/// # Safety
+///
+/// `kvm` is attached to this module's extension `E`.
+unsafe fn vm_data<'a, E: Extension>(kvm: *mut bindings::kvm) -> &'a E::VmData {
+    // SAFETY: attached VMs carry the `KBox<E::VmData>` that
+    // `enable_cap::<E>` leaked, freed only by `vm_destroy::<E>`.
+    unsafe { &*bindings::kvm_x86_ext_vm_priv(kvm).cast::<E::VmData>() }
+}
+
+/// The data of a vCPU of an attached VM.
+///
+/// # Safety
+///
+/// `vcpu` belongs to a VM attached to `E` and was created.
+unsafe fn vcpu_data<'a, E: Extension>(vcpu: *mut bindings::kvm_vcpu) -> &'a E::VcpuData {
+    // SAFETY: such vCPUs carry the `KBox<E::VcpuData>` that
+    // `vcpu_create::<E>` leaked, freed only by `vcpu_destroy::<E>`.
+    unsafe { &*bindings::kvm_x86_ext_vcpu_priv(vcpu).cast::<E::VcpuData>() }
+}
+
+extern "C" fn check_extension<E: Extension>(kvm: *mut bindings::kvm, ext_nr: c_long) -> c_int {
+    // SAFETY: KVM passes NULL or a live VM.
+    let vm = (!kvm.is_null()).then(|| unsafe { Vm::from_raw(kvm) });
+    ext::<E>().check_extension(vm, ext_nr)
+}
+
+extern "C" fn enable_cap<E: Extension>(
+    kvm: *mut bindings::kvm,
+    cap: *mut bindings::kvm_enable_cap,
+) -> c_int {
+    // SAFETY: KVM passes a live VM and the ioctl's copied argument.
+    let (vm, cap) = unsafe { (Vm::from_raw(kvm), &*cap) };
+    let req = EnableCap {
+        cap: cap.cap,
+        flags: cap.flags,
+        args: [cap.args[0], cap.args[1], cap.args[2], cap.args[3]],
+    };
+    let data = match ext::<E>().enable_cap(vm, &req) {
+        Ok(Some(data)) => KBox::into_raw(data),
+        Ok(None) => return 0,
+        Err(e) => return e.to_errno(),
+    };
+    // SAFETY: `vm` is live; `data` stays valid until `vm_destroy::<E>`.
+    let ret = unsafe { bindings::kvm_x86_ext_attach_vm(vm.as_raw(), data.cast()) };
+    if ret != 0 {
+        // SAFETY: attaching failed, so KVM did not keep `data`.
+        drop(unsafe { KBox::from_raw(data) });
+    }
+    ret
+}
+
+extern "C" fn vcpu_ioctl<E: Extension>(
+    vcpu: *mut bindings::kvm_vcpu,
+    cmd: c_uint,
+    arg: c_ulong,
+) -> c_long {
+    // SAFETY: KVM passes a live vCPU, with its mutex held.
+    let v = unsafe { Vcpu::from_raw(vcpu) };
+    // The VM is attached iff it has extension data; then every vCPU,
+    // created after attaching, has data too.
+    // SAFETY: `v.vm()` is live.
+    let attached = !unsafe { bindings::kvm_x86_ext_vm_priv(v.vm().as_raw()) }.is_null();
+    // SAFETY: attached, see above.
+    let data = attached.then(|| unsafe { vcpu_data::<E>(vcpu) });
+    match ext::<E>().vcpu_ioctl(v, data, cmd, arg) {
+        Ok(r) => r as c_long,
+        Err(e) => e.to_errno() as c_long,
+    }
+}
+
+extern "C" fn vm_destroy<E: Extension>(kvm: *mut bindings::kvm) {
+    // SAFETY: called once for an attached VM after its last vCPU is gone:
+    // the data `enable_cap::<E>` leaked has no other user left.
+    drop(unsafe { KBox::from_raw(bindings::kvm_x86_ext_vm_priv(kvm).cast::<E::VmData>()) });
+}
+
+extern "C" fn vcpu_create<E: Extension>(vcpu: *mut bindings::kvm_vcpu) -> c_int {
+    // SAFETY: called for a new vCPU of an attached VM.
+    let v = unsafe { Vcpu::from_raw(vcpu) };
+    // SAFETY: its VM is attached.
+    let vm = unsafe { vm_data::<E>(v.vm().as_raw()) };
+    match ext::<E>().vcpu_create(vm, v) {
+        Ok(data) => {
+            // SAFETY: the data is never moved out of its allocation:
+            // `vcpu_destroy::<E>` drops it in place.
+            let data = KBox::into_raw(unsafe { Pin::into_inner_unchecked(data) });
+            // SAFETY: `vcpu` is live; freed by `vcpu_destroy::<E>`.
+            unsafe { bindings::kvm_x86_ext_set_vcpu_priv(vcpu, data.cast()) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+extern "C" fn vcpu_destroy<E: Extension>(vcpu: *mut bindings::kvm_vcpu) {
+    // SAFETY: called once for a created vCPU of an attached VM, after its
+    // last other callback.
+    let data = unsafe { bindings::kvm_x86_ext_vcpu_priv(vcpu) };
+    // SAFETY: as above; `data` came from `vcpu_create::<E>`.
+    drop(unsafe { KBox::from_raw(data.cast::<E::VcpuData>()) });
+    // SAFETY: `vcpu` is still live.
+    unsafe { bindings::kvm_x86_ext_set_vcpu_priv(vcpu, core::ptr::null_mut()) };
+}
+
+/// Defines trampolines of per-vCPU callbacks that take no argument.
+macro_rules! vcpu_trampolines {
+    ($($name:ident),* $(,)?) => {$(
+        extern "C" fn $name<E: Extension>(vcpu: *mut bindings::kvm_vcpu) {
+            // SAFETY: KVM calls per-VM callbacks only for created vCPUs of
+            // attached VMs.
+            let (v, data) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
+            ext::<E>().$name(v, data)
+        }
+    )*};
+}
+vcpu_trampolines!(
+    vcpu_put,
+    run_exit,
+    guest_enter,
+    guest_exit,
+    block_begin,
+    block_end,
+    recalc_msr_intercepts
+);
+
+extern "C" fn vcpu_load<E: Extension>(vcpu: *mut bindings::kvm_vcpu, cpu: c_int) {
+    // SAFETY: a created vCPU of an attached VM.
+    let (v, data) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
+    ext::<E>().vcpu_load(v, data, cpu)
+}
+
+extern "C" fn run_enter<E: Extension>(vcpu: *mut bindings::kvm_vcpu) -> c_int {
+    // SAFETY: a created vCPU of an attached VM.
+    let (v, data) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
+    match ext::<E>().run_enter(v, data) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+// No MSR is the extension's yet: KVM handles every access as before.
+extern "C" fn get_msr<E: Extension>(
+    _vcpu: *mut bindings::kvm_vcpu,
+    _index: u32,
+    _data: *mut u64,
+    _host_initiated: bool,
+) -> c_int {
+    bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int
+}
+
+extern "C" fn set_msr<E: Extension>(
+    _vcpu: *mut bindings::kvm_vcpu,
+    _index: u32,
+    _data: u64,
+    _host_initiated: bool,
+) -> c_int {
+    bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int
+}
