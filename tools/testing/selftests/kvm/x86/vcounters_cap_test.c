@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * KVM_CAP_X86_VCOUNTERS: KVM_CHECK_EXTENSION, every KVM_ENABLE_CAP success
+ * and error path of the uapi, and KVM_VCOUNTERS_GET_VCPU_STATE.
+ *
+ * A failed KVM_ENABLE_CAP must change nothing: after each failure the VM
+ * still accepts a valid enable (an attached VM would answer -EBUSY) and its
+ * vCPUs report no feature.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <linux/kvm_vcounters.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+
+#define A	KVM_VCOUNTERS_APERFMPERF
+#define P	KVM_VCOUNTERS_PMU
+
+static int enable_cap(struct kvm_vm *vm, u64 a0, u64 a1, u64 a2, u64 a3, u32 flags)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_VCOUNTERS,
+		.flags = flags,
+		.args = { a0, a1, a2, a3 },
+	};
+
+	return __vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
+}
+
+static struct kvm_vcounters_vcpu_state get_state(struct kvm_vcpu *vcpu)
+{
+	struct kvm_vcounters_vcpu_state st;
+	int i;
+
+	memset(&st, 0xa5, sizeof(st));
+	vcpu_ioctl(vcpu, KVM_VCOUNTERS_GET_VCPU_STATE, &st);
+	for (i = 0; i < ARRAY_SIZE(st.reserved); i++)
+		TEST_ASSERT_EQ(st.reserved[i], 0);
+	return st;
+}
+
+static void guest_code(void)
+{
+	GUEST_DONE();
+}
+
+static bool host_has_aperfmperf(void)
+{
+	return kvm_check_cap(KVM_CAP_X86_DISABLE_EXITS) &
+	       KVM_X86_DISABLE_EXITS_APERFMPERF;
+}
+
+static void test_check_extension(u64 supported)
+{
+	struct kvm_vm *vm = vm_create_barebones();
+
+	TEST_ASSERT(supported & A, "APERF/MPERF is always offered (EMULATE), got 0x%lx",
+		    supported);
+	TEST_ASSERT(!(supported & ~(u64)(A | P)), "unknown feature bits in 0x%lx", supported);
+	TEST_ASSERT_EQ(vm_check_cap(vm, KVM_CAP_X86_VCOUNTERS), supported);
+	kvm_vm_free(vm);
+}
+
+struct bad_call {
+	const char *what;
+	u64 args[4];
+	u32 flags;
+	int err;
+};
+
+static void test_errors(u64 supported)
+{
+	struct bad_call calls[] = {
+		{ "no feature",			{ 0, 0, 0, 0 }, 0, EINVAL },
+		{ "unknown feature bit 2",	{ A | 1ull << 2, 0, 0, 0 }, 0, EINVAL },
+		{ "unknown feature bit 63",	{ 1ull << 63, 0, 0, 0 }, 0, EINVAL },
+		{ "unknown APERF/MPERF mode",	{ A, 4, 0, 0 }, 0, EINVAL },
+		{ "mode above 32 bits",		{ A, 1ull << 32, 0, 0 }, 0, EINVAL },
+		{ "unknown PMU mode",		{ A | P, 0, 4, 0 }, 0, EINVAL },
+		{ "PMU mode without PMU",	{ A, 0, KVM_VCOUNTERS_MODE_RUN, 0 }, 0, EINVAL },
+		{ "PMU cannot emulate",		{ A | P, 0, KVM_VCOUNTERS_MODE_EMULATE, 0 }, 0, EINVAL },
+		{ "args[3] set",		{ A, 0, 0, 1 }, 0, EINVAL },
+		{ "flags set",			{ A, 0, 0, 0 }, 1, EINVAL },
+	};
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	int i, r;
+
+	vm = vm_create(1);
+	for (i = 0; i < ARRAY_SIZE(calls); i++) {
+		r = enable_cap(vm, calls[i].args[0], calls[i].args[1],
+			       calls[i].args[2], calls[i].args[3], calls[i].flags);
+		TEST_ASSERT(r == -1 && errno == calls[i].err,
+			    "%s: expected errno %d, got r = %d, errno %d",
+			    calls[i].what, calls[i].err, r, errno);
+	}
+
+	/* What this host cannot provide. */
+	if (!(supported & P)) {
+		r = enable_cap(vm, A | P, 0, 0, 0, 0);
+		TEST_ASSERT(r == -1 && errno == EOPNOTSUPP, "PMU: r = %d, errno %d", r, errno);
+		r = enable_cap(vm, P, 0, 0, 0, 0);
+		TEST_ASSERT(r == -1 && errno == EOPNOTSUPP, "PMU only: r = %d, errno %d", r, errno);
+	}
+	if (!host_has_aperfmperf()) {
+		for (i = KVM_VCOUNTERS_MODE_RUN; i <= KVM_VCOUNTERS_MODE_ENTRY; i++) {
+			r = enable_cap(vm, A, i, 0, 0, 0);
+			TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
+				    "mode %d without host APERFMPERF: r = %d, errno %d", i, r, errno);
+		}
+	} else {
+		ksft_print_msg("host has APERFMPERF: RUN/ENTRY refusal not testable here\n");
+	}
+
+	/* Nothing changed: a vCPU created now would report no feature ... */
+	vcpu = vm_vcpu_add(vm, 0, guest_code);
+	TEST_ASSERT_EQ(get_state(vcpu).features, 0);
+	kvm_vm_free(vm);
+
+	/* ... and a VM that saw every failure can still opt in. */
+	vm = vm_create(1);
+	for (i = 0; i < ARRAY_SIZE(calls); i++)
+		TEST_ASSERT_EQ(enable_cap(vm, calls[i].args[0], calls[i].args[1],
+					  calls[i].args[2], calls[i].args[3],
+					  calls[i].flags), -1);
+	TEST_ASSERT_EQ(enable_cap(vm, A, 0, 0, 0, 0), 0);
+
+	/* Enabled once: a second enable, even a different valid one, is busy. */
+	r = enable_cap(vm, A, KVM_VCOUNTERS_MODE_EMULATE, 0, 0, 0);
+	TEST_ASSERT(r == -1 && errno == EBUSY, "second enable: r = %d, errno %d", r, errno);
+	kvm_vm_free(vm);
+
+	/* A vCPU exists: busy. */
+	vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	r = enable_cap(vm, A, 0, 0, 0, 0);
+	TEST_ASSERT(r == -1 && errno == EBUSY, "after vCPU: r = %d, errno %d", r, errno);
+	TEST_ASSERT_EQ(get_state(vcpu).features, 0);
+	kvm_vm_free(vm);
+}
+
+static void test_state(void)
+{
+	struct kvm_vcounters_vcpu_state st;
+	u64 modes[] = { KVM_VCOUNTERS_MODE_AUTO, KVM_VCOUNTERS_MODE_EMULATE };
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct ucall uc;
+	int i, r;
+
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		vm = vm_create(1);
+		TEST_ASSERT_EQ(enable_cap(vm, A, modes[i], 0, 0, 0), 0);
+		vcpu = vm_vcpu_add(vm, 0, guest_code);
+
+		st = get_state(vcpu);
+		TEST_ASSERT_EQ(st.features, A);
+		TEST_ASSERT_EQ(st.pmu_mode, 0);
+		/* Never AUTO; without host APERFMPERF, AUTO means EMULATE. */
+		if (modes[i] == KVM_VCOUNTERS_MODE_EMULATE || !host_has_aperfmperf())
+			TEST_ASSERT_EQ(st.aperfmperf_mode, KVM_VCOUNTERS_MODE_EMULATE);
+		else
+			TEST_ASSERT_EQ(st.aperfmperf_mode, KVM_VCOUNTERS_MODE_RUN);
+
+		/* An opted-in VM runs. */
+		vcpu_run(vcpu);
+		TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_DONE);
+
+		/* A bad buffer is refused (raw ioctl: the library checks types). */
+		r = ioctl(vcpu->fd, KVM_VCOUNTERS_GET_VCPU_STATE, (void *)8);
+		TEST_ASSERT(r == -1 && errno == EFAULT, "bad pointer: r = %d, errno %d", r, errno);
+		kvm_vm_free(vm);
+	}
+}
+
+int main(void)
+{
+	u64 supported = kvm_check_cap(KVM_CAP_X86_VCOUNTERS);
+
+	TEST_REQUIRE(supported);
+
+	test_check_extension(supported);
+	test_errors(supported);
+	test_state();
+	return 0;
+}
