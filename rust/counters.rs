@@ -3,13 +3,13 @@
 //! The extension itself: `KVM_CAP_X86_VCOUNTERS`, per-VM opt-in and the
 //! per-vCPU state behind `KVM_VCOUNTERS_GET_VCPU_STATE`.
 
-use crate::kvm::{EnableCap, Extension, Vcpu, Vm};
+use crate::kvm::{EnableCap, Extension, Vcpu, VcpuCell, VcpuStat, Vm};
 use crate::logic::cap::{self, CapError, HostCaps, VcpuCaps, VmConfig};
+use crate::logic::live::{LiveClock, Transition};
 use crate::logic::uapi::{Features, Mode};
 use kernel::{
-    new_spinlock,
     prelude::*,
-    sync::SpinLock,
+    time::{Instant, Monotonic},
     transmute::AsBytes,
     uaccess::{UserPtr, UserSlice},
     uapi,
@@ -22,11 +22,42 @@ const GET_VCPU_STATE: u32 =
 /// The extension: what this host offers, fixed at module init.
 pub(crate) struct Counters {
     caps: HostCaps,
+    /// Origin of the nanosecond clock of the live-time accounting.
+    epoch: Instant<Monotonic>,
 }
 
 impl Counters {
-    pub(crate) const fn new(caps: HostCaps) -> Self {
-        Self { caps }
+    pub(crate) fn new(caps: HostCaps) -> Self {
+        Self {
+            caps,
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        // Monotonic since `epoch`, so never negative.
+        (Instant::<Monotonic>::now() - self.epoch).as_nanos() as u64
+    }
+
+    /// Applies one live-time event to `vcpu` and updates its stats.
+    fn account(
+        &self,
+        vcpu: &Vcpu,
+        data: &VcpuData,
+        event: impl FnOnce(&mut LiveClock, u64) -> Transition,
+    ) {
+        let now = self.now_ns();
+        let tr = data.state.with(|s| event(&mut s.clock, now));
+        if tr.started {
+            vcpu.stat_add(VcpuStat::Switches, 1);
+        }
+        if let Some(d) = tr.stopped {
+            vcpu.stat_add(VcpuStat::Switches, 1);
+            vcpu.stat_add(VcpuStat::LiveNs, d);
+        }
+        if let Some(d) = tr.halted {
+            vcpu.stat_add(VcpuStat::HaltedNs, d);
+        }
     }
 }
 
@@ -36,18 +67,14 @@ pub(crate) struct VmData {
 }
 
 /// A vCPU of a VM that opted in.
-#[pin_data]
 pub(crate) struct VcpuData {
     config: VmConfig,
-    /// Taken only with preemption off (spinlock), so the preempt notifier
-    /// (`vcpu_load`/`vcpu_put`) can never find it held by the interrupted
-    /// task; see the concurrency notes in `kvm.rs`.
-    #[pin]
-    state: SpinLock<VcpuState>,
+    state: VcpuCell<VcpuState>,
 }
 
 /// The guest's counters of one vCPU.
 struct VcpuState {
+    clock: LiveClock,
     aperf: u64,
     mperf: u64,
 }
@@ -80,18 +107,45 @@ impl Extension for Counters {
         Ok(Some(KBox::new(VmData { config }, GFP_KERNEL)?))
     }
 
-    fn vcpu_create(&self, vm: &VmData, _vcpu: &Vcpu) -> Result<Pin<KBox<VcpuData>>> {
-        KBox::pin_init(
-            pin_init!(VcpuData {
+    fn vcpu_create(&self, vm: &VmData, _vcpu: &Vcpu) -> Result<KBox<VcpuData>> {
+        let state = VcpuState {
+            clock: LiveClock::new(),
+            aperf: 0,
+            mperf: 0,
+        };
+        Ok(KBox::new(
+            VcpuData {
                 config: vm.config,
-                state <- new_spinlock!(VcpuState { aperf: 0, mperf: 0 }),
-            }),
+                state: VcpuCell::new(state),
+            },
             GFP_KERNEL,
-        )
+        )?)
     }
 
     fn run_enter(&self, vcpu: &Vcpu, data: &Self::VcpuData) -> Result {
-        self.aperfmperf_mode(vcpu, &data.config).map(|_| ())
+        self.aperfmperf_mode(vcpu, &data.config)?;
+        self.account(vcpu, data, LiveClock::run_enter);
+        Ok(())
+    }
+
+    fn run_exit(&self, vcpu: &Vcpu, data: &Self::VcpuData) {
+        self.account(vcpu, data, LiveClock::run_exit);
+    }
+
+    fn vcpu_load(&self, vcpu: &Vcpu, data: &Self::VcpuData, _cpu: i32) {
+        self.account(vcpu, data, LiveClock::load);
+    }
+
+    fn vcpu_put(&self, vcpu: &Vcpu, data: &Self::VcpuData) {
+        self.account(vcpu, data, LiveClock::put);
+    }
+
+    fn block_begin(&self, vcpu: &Vcpu, data: &Self::VcpuData) {
+        self.account(vcpu, data, LiveClock::block_begin);
+    }
+
+    fn block_end(&self, vcpu: &Vcpu, data: &Self::VcpuData) {
+        self.account(vcpu, data, LiveClock::block_end);
     }
 
     fn vcpu_ioctl(
@@ -117,9 +171,7 @@ impl Extension for Counters {
             if c.features.contains(Features::PMU) {
                 out.0.pmu_mode = c.pmu_mode as u32;
             }
-            let state = data.state.lock();
-            out.0.aperf = state.aperf;
-            out.0.mperf = state.mperf;
+            (out.0.aperf, out.0.mperf) = data.state.with(|s| (s.aperf, s.mperf));
         }
         let size = core::mem::size_of::<uapi::kvm_vcounters_vcpu_state>();
         UserSlice::new(UserPtr::from_addr(arg), size)

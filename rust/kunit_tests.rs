@@ -51,3 +51,31 @@ mod cap {
         assert_eq!(enable([1, max, max, 0], 0, &caps), Err(CapError::Invalid));
     }
 }
+
+#[kunit_tests(kvm_vcounters_live)]
+mod live {
+    use crate::logic::live::LiveClock;
+
+    #[test]
+    fn preempted_and_halted_time_is_not_live() {
+        let mut c = LiveClock::new();
+        assert!(c.run_enter(100).started);
+        assert_eq!(c.put(150).stopped, Some(50));
+        assert!(c.load(400).started);
+        c.block_begin(420);
+        assert_eq!(c.block_end(1000).halted, Some(580));
+        assert_eq!(c.run_exit(1010).stopped, Some(10));
+        assert!(!c.is_live());
+    }
+
+    #[test]
+    fn extreme_clock_values_do_not_overflow() {
+        // Integer overflow checks are on in this kernel: a panic here
+        // would be an oops.
+        let mut c = LiveClock::new();
+        c.run_enter(u64::MAX);
+        assert_eq!(c.put(0).stopped, Some(0));
+        c.load(0);
+        assert_eq!(c.put(u64::MAX).stopped, Some(u64::MAX));
+    }
+}

@@ -12,15 +12,21 @@
 //! vCPU's by `vcpu_create` and `vcpu_destroy`. Both live behind the private
 //! pointers KVM keeps for the extension, which only this module reads.
 //!
-//! Concurrency: KVM calls the per-vCPU callbacks from the task that runs
-//! the vCPU, with `vcpu->mutex` held or from its preempt notifier, so two
-//! of them never run at once for one vCPU; but a preempt notifier
-//! (`vcpu_load`/`vcpu_put`) can interrupt any preemptible code of that
-//! task, ioctls included. Per-vCPU data is therefore only handed out as a
-//! shared reference, and implementations keep mutable state behind a
-//! lock that disables preemption.
+//! Concurrency: KVM calls the per-vCPU callbacks from the task that holds
+//! `vcpu->mutex`, or from the preempt notifiers KVM registers for that
+//! task between `vcpu_load` and `vcpu_put`, so two of them never run at
+//! once for one vCPU; but a preempt notifier can interrupt any preemptible
+//! code of that task, ioctls included, and runs under the runqueue's raw
+//! spinlock, where no sleeping-capable lock (`spinlock_t` included, which
+//! lockdep reports as an invalid wait context) may be taken. Per-vCPU data
+//! is therefore only handed out as a shared reference, and mutable state
+//! sits in a [`VcpuCell`], which excludes the notifiers by disabling
+//! preemption.
 
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::{
+    cell::UnsafeCell,
+    sync::atomic::{AtomicPtr, Ordering},
+};
 use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
 
 /// The fields of `struct kvm_vcpu` that bindgen cannot reach
@@ -30,6 +36,43 @@ mod shim {
 
     extern "C" {
         pub(super) fn vcounters_vcpu_kvm(vcpu: *mut bindings::kvm_vcpu) -> *mut bindings::kvm;
+        pub(super) fn vcounters_vcpu_stat_add(vcpu: *mut bindings::kvm_vcpu, stat: u32, delta: u64);
+        pub(super) fn vcounters_preempt_disable();
+        pub(super) fn vcounters_preempt_enable();
+    }
+}
+
+/// Mutable state of one vCPU.
+///
+/// Only the task holding the vCPU's mutex reaches it: from its ioctls and
+/// callbacks, and from the preempt notifiers KVM registers for that task
+/// (see the module documentation). [`VcpuCell::with`] runs with
+/// preemption disabled, so no notifier can run in the middle of it, and
+/// the closure cannot reach the same cell again (it is not given the
+/// vCPU data).
+pub(crate) struct VcpuCell<T>(UnsafeCell<T>);
+
+// SAFETY: accesses are serialized as described above; `T: Send` because
+// the vCPU's task may change (a new task can take the vCPU's mutex).
+unsafe impl<T: Send> Sync for VcpuCell<T> {}
+
+impl<T> VcpuCell<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(UnsafeCell::new(value))
+    }
+
+    /// Runs `f` on the state, preemption disabled. Also fine with IRQs
+    /// off (guest entry/exit) and inside the notifiers, where preemption
+    /// is already disabled.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: plain preempt_disable(), undone below.
+        unsafe { shim::vcounters_preempt_disable() };
+        // SAFETY: only the vCPU's task reaches the cell and nothing can
+        // preempt it here, so this is the only reference (type docs).
+        let r = f(unsafe { &mut *self.0.get() });
+        // SAFETY: pairs with the preempt_disable() above.
+        unsafe { shim::vcounters_preempt_enable() };
+        r
     }
 }
 
@@ -77,11 +120,31 @@ impl Vcpu {
         unsafe { Vm::from_raw(shim::vcounters_vcpu_kvm(self.as_raw())) }
     }
 
+    /// Adds `delta` to one of the vCPU's `vcounters_*` binary stats.
+    pub(crate) fn stat_add(&self, stat: VcpuStat, delta: u64) {
+        // SAFETY: `self` is a live vCPU; KVM's stats are written by the
+        // task that runs the vCPU, as here, and read racily by stats fds.
+        unsafe { shim::vcounters_vcpu_stat_add(self.as_raw(), stat as u32, delta) }
+    }
+
     /// Whether the vCPU's TSC runs at a hardware-scaled rate.
     pub(crate) fn tsc_scaled(&self) -> bool {
         // SAFETY: `self` is a live vCPU.
         unsafe { bindings::kvm_x86_ext_vcpu_tsc_scaled(self.as_raw()) }
     }
+}
+
+/// The `vcounters_*` vCPU stats of the hook series, numbered as in
+/// `shim/vcounters_shim.c`.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+pub(crate) enum VcpuStat {
+    /// `vcounters_live_ns`: time the guest counter context was live.
+    LiveNs = 0,
+    /// `vcounters_halted_ns`: time halted or blocked inside `KVM_RUN`.
+    HaltedNs = 1,
+    /// `vcounters_switches`: the context became live or stopped being live.
+    Switches = 2,
 }
 
 /// What `KVM_ENABLE_CAP` on a VM asked for.
@@ -130,7 +193,7 @@ pub(crate) trait Extension: Sized + Sync + 'static {
     }
 
     /// Creates the data of a new vCPU of an attached VM.
-    fn vcpu_create(&self, vm: &Self::VmData, vcpu: &Vcpu) -> Result<Pin<KBox<Self::VcpuData>>>;
+    fn vcpu_create(&self, vm: &Self::VmData, vcpu: &Vcpu) -> Result<KBox<Self::VcpuData>>;
 
     /// `vcpu_load`, preemption off.
     fn vcpu_load(&self, _vcpu: &Vcpu, _data: &Self::VcpuData, _cpu: i32) {}
@@ -326,11 +389,8 @@ extern "C" fn vcpu_create<E: Extension>(vcpu: *mut bindings::kvm_vcpu) -> c_int 
     let vm = unsafe { vm_data::<E>(v.vm().as_raw()) };
     match ext::<E>().vcpu_create(vm, v) {
         Ok(data) => {
-            // SAFETY: the data is never moved out of its allocation:
-            // `vcpu_destroy::<E>` drops it in place.
-            let data = KBox::into_raw(unsafe { Pin::into_inner_unchecked(data) });
             // SAFETY: `vcpu` is live; freed by `vcpu_destroy::<E>`.
-            unsafe { bindings::kvm_x86_ext_set_vcpu_priv(vcpu, data.cast()) };
+            unsafe { bindings::kvm_x86_ext_set_vcpu_priv(vcpu, KBox::into_raw(data).cast()) };
             0
         }
         Err(e) => e.to_errno(),

@@ -11,6 +11,9 @@ bool vcounters_host_has_vmx(void);
 bool vcounters_host_has_svm(void);
 bool vcounters_host_has_aperfmperf(void);
 struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu);
+void vcounters_vcpu_stat_add(struct kvm_vcpu *vcpu, u32 stat, u64 delta);
+void vcounters_preempt_disable(void);
+void vcounters_preempt_enable(void);
 
 bool vcounters_host_has_vmx(void)
 {
@@ -30,4 +33,32 @@ bool vcounters_host_has_aperfmperf(void)
 struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu)
 {
 	return vcpu->kvm;
+}
+
+/* Numbered as enum VcpuStat in rust/kvm.rs. */
+void vcounters_vcpu_stat_add(struct kvm_vcpu *vcpu, u32 stat, u64 delta)
+{
+	switch (stat) {
+	case 0:
+		vcpu->stat.vcounters_live_ns += delta;
+		break;
+	case 1:
+		vcpu->stat.vcounters_halted_ns += delta;
+		break;
+	case 2:
+		vcpu->stat.vcounters_switches += delta;
+		break;
+	default:
+		WARN_ON_ONCE(1);
+	}
+}
+
+void vcounters_preempt_disable(void)
+{
+	preempt_disable();
+}
+
+void vcounters_preempt_enable(void)
+{
+	preempt_enable();
 }

@@ -9,4 +9,5 @@
 //! results (errors to errno values, modes to uapi numbers) at the edge.
 
 pub mod cap;
+pub mod live;
 pub mod uapi;

@@ -138,6 +138,10 @@ static void test_errors(u64 supported)
 	r = enable_cap(vm, A, 0, 0, 0, 0);
 	TEST_ASSERT(r == -1 && errno == EBUSY, "after vCPU: r = %d, errno %d", r, errno);
 	TEST_ASSERT_EQ(get_state(vcpu).features, 0);
+	/* A VM that did not opt in has the stats, never updated. */
+	vcpu_run(vcpu);
+	TEST_ASSERT_EQ(vcpu_get_stat(vcpu, vcounters_live_ns), 0);
+	TEST_ASSERT_EQ(vcpu_get_stat(vcpu, vcounters_switches), 0);
 	kvm_vm_free(vm);
 }
 
@@ -164,9 +168,19 @@ static void test_state(void)
 		else
 			TEST_ASSERT_EQ(st.aperfmperf_mode, KVM_VCOUNTERS_MODE_RUN);
 
-		/* An opted-in VM runs. */
+		/* Nothing was live yet. */
+		TEST_ASSERT_EQ(vcpu_get_stat(vcpu, vcounters_live_ns), 0);
+		TEST_ASSERT_EQ(vcpu_get_stat(vcpu, vcounters_switches), 0);
+
+		/* An opted-in VM runs, and its live time shows in the stats. */
 		vcpu_run(vcpu);
 		TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_DONE);
+		TEST_ASSERT(vcpu_get_stat(vcpu, vcounters_live_ns) > 0, "no live time");
+		/* At least one start and one stop; even: not live out of KVM_RUN. */
+		TEST_ASSERT(vcpu_get_stat(vcpu, vcounters_switches) >= 2 &&
+			    !(vcpu_get_stat(vcpu, vcounters_switches) & 1),
+			    "switches %lu", vcpu_get_stat(vcpu, vcounters_switches));
+		TEST_ASSERT_EQ(vcpu_get_stat(vcpu, vcounters_msr_accesses), 0);
 
 		/* A bad buffer is refused (raw ioctl: the library checks types). */
 		r = ioctl(vcpu->fd, KVM_VCOUNTERS_GET_VCPU_STATE, (void *)8);
