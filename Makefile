@@ -15,7 +15,7 @@ KOBJ := $(CURDIR)/build/kbuild
 # Extra arguments for the module build, e.g. make module CLIPPY=1
 MODULE_ARGS := $(if $(CLIPPY),CLIPPY=1)
 
-.PHONY: all setup kernel module initramfs selftests demo check clean distclean
+.PHONY: all setup kernel module initramfs selftests demo check bench clean distclean
 
 all: initramfs selftests
 
@@ -41,6 +41,11 @@ demo: initramfs
 
 check: initramfs selftests
 	$(S)/check
+
+# Cost of the hooks for VMs that did not opt in (exits/s, module loaded
+# vs not, same boot).
+bench: initramfs selftests
+	$(S)/bench
 
 clean:
 	rm -rf build/kbuild build/initramfs* build/selftests target
