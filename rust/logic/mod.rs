@@ -8,6 +8,7 @@
 //! suite drive it with simulated inputs. Kernel-facing code converts the
 //! results (errors to errno values, modes to uapi numbers) at the edge.
 
+pub mod aperfmperf;
 pub mod cap;
 pub mod live;
 pub mod uapi;

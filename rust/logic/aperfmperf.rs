@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A vCPU's virtual IA32_APERF and IA32_MPERF in EMULATE mode.
+//!
+//! The guest's counters advance only over live intervals (see
+//! [`super::live`]), measured in guest TSC ticks: MPERF by the guest TSC
+//! delta, APERF by that delta times the host's APERF/MPERF ratio (1 on a
+//! host without APERFMPERF). A write, by the guest or by userspace
+//! (migration), sets a counter; counting goes on from the written value.
+//! All arithmetic wraps at 2^64 like the hardware counters.
+
+/// The host's current APERF/MPERF ratio, `aperf / mperf`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ratio {
+    aperf: u64,
+    mperf: u64,
+}
+
+impl Ratio {
+    /// APERF and MPERF advance together (a host without APERFMPERF).
+    pub const ONE: Self = Self { aperf: 1, mperf: 1 };
+
+    /// The ratio of a host sample of APERF and MPERF deltas; `ONE` when
+    /// MPERF did not move (no sample yet).
+    pub const fn new(aperf: u64, mperf: u64) -> Self {
+        if mperf == 0 {
+            Self::ONE
+        } else {
+            Self { aperf, mperf }
+        }
+    }
+
+    /// `delta * aperf / mperf` without intermediate overflow; saturates at
+    /// `u64::MAX` for absurd ratios.
+    pub const fn scale(self, delta: u64) -> u64 {
+        let v = delta as u128 * self.aperf as u128 / self.mperf as u128;
+        if v > u64::MAX as u128 {
+            u64::MAX
+        } else {
+            v as u64
+        }
+    }
+}
+
+/// Which of the two counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counter {
+    /// IA32_MPERF (0xe7): counts at the (guest) TSC rate while live.
+    Mperf,
+    /// IA32_APERF (0xe8): counts at the actual frequency while live.
+    Aperf,
+}
+
+impl Counter {
+    /// MSR index of IA32_MPERF.
+    pub const MPERF_INDEX: u32 = 0xe7;
+    /// MSR index of IA32_APERF.
+    pub const APERF_INDEX: u32 = 0xe8;
+    /// Both MSRs, as listed in `KVM_GET_MSR_INDEX_LIST`.
+    pub const MSRS: [u32; 2] = [Self::MPERF_INDEX, Self::APERF_INDEX];
+
+    /// The counter an MSR index names, if any.
+    pub const fn from_msr(index: u32) -> Option<Self> {
+        match index {
+            Self::MPERF_INDEX => Some(Self::Mperf),
+            Self::APERF_INDEX => Some(Self::Aperf),
+            _ => None,
+        }
+    }
+}
+
+/// The guest's virtual counters of one vCPU.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VirtualCounters {
+    aperf: u64,
+    mperf: u64,
+    /// Guest TSC at the start of the live interval in progress, if any.
+    live_since: Option<u64>,
+}
+
+impl VirtualCounters {
+    /// Both counters at zero, not live.
+    pub const fn new() -> Self {
+        Self {
+            aperf: 0,
+            mperf: 0,
+            live_since: None,
+        }
+    }
+
+    /// A live interval starts at guest TSC `tsc`.
+    pub fn start(&mut self, tsc: u64) {
+        self.live_since = Some(tsc);
+    }
+
+    /// The live interval in progress ends at guest TSC `tsc`; the counters
+    /// advance over it at `ratio`. A TSC that went backwards (the guest or
+    /// userspace wrote IA32_TSC) counts as no time.
+    pub fn stop(&mut self, tsc: u64, ratio: Ratio) {
+        if let Some(since) = self.live_since.take() {
+            let delta = tsc.saturating_sub(since);
+            self.mperf = self.mperf.wrapping_add(delta);
+            self.aperf = self.aperf.wrapping_add(ratio.scale(delta));
+        }
+    }
+
+    /// The value a read at guest TSC `tsc` returns, including the live
+    /// interval in progress.
+    pub fn read(&self, counter: Counter, tsc: u64, ratio: Ratio) -> u64 {
+        let mut now = *self;
+        now.stop(tsc, ratio);
+        match counter {
+            Counter::Mperf => now.mperf,
+            Counter::Aperf => now.aperf,
+        }
+    }
+
+    /// Sets `counter` to `value` at guest TSC `tsc`: the live interval in
+    /// progress is accounted up to `tsc` and goes on from there.
+    pub fn write(&mut self, counter: Counter, value: u64, tsc: u64, ratio: Ratio) {
+        let live = self.live_since.is_some();
+        self.stop(tsc, ratio);
+        match counter {
+            Counter::Mperf => self.mperf = value,
+            Counter::Aperf => self.aperf = value,
+        }
+        if live {
+            self.start(tsc);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: Ratio = Ratio::ONE;
+
+    #[test]
+    fn counts_only_live_intervals() {
+        let mut c = VirtualCounters::new();
+        c.start(1000);
+        c.stop(1500, ONE);
+        // 1500..9000 not live
+        c.start(9000);
+        assert_eq!(c.read(Counter::Mperf, 9100, ONE), 600);
+        c.stop(9200, ONE);
+        assert_eq!(c.read(Counter::Mperf, 50_000, ONE), 700);
+        assert_eq!(c.read(Counter::Aperf, 50_000, ONE), 700);
+    }
+
+    #[test]
+    fn aperf_follows_the_ratio() {
+        let mut c = VirtualCounters::new();
+        let r = Ratio::new(5, 4);
+        c.start(0);
+        c.stop(4000, r);
+        assert_eq!(c.read(Counter::Mperf, 0, r), 4000);
+        assert_eq!(c.read(Counter::Aperf, 0, r), 5000);
+        assert_eq!(Ratio::new(7, 0), ONE);
+        assert_eq!(Ratio::new(u64::MAX, 1).scale(2), u64::MAX);
+    }
+
+    #[test]
+    fn write_sets_and_counting_continues() {
+        let mut c = VirtualCounters::new();
+        c.start(100);
+        c.write(Counter::Mperf, 1 << 40, 200, ONE);
+        assert_eq!(c.read(Counter::Mperf, 300, ONE), (1 << 40) + 100);
+        // APERF kept its own value: 100 before the write, 100 after.
+        assert_eq!(c.read(Counter::Aperf, 300, ONE), 200);
+        c.stop(300, ONE);
+        c.write(Counter::Aperf, 7, 400, ONE);
+        assert_eq!(c.read(Counter::Aperf, 10_000, ONE), 7); // not live
+    }
+
+    #[test]
+    fn wraps_like_hardware_and_ignores_backwards_tsc() {
+        let mut c = VirtualCounters::new();
+        c.write(Counter::Mperf, u64::MAX - 1, 0, ONE);
+        c.start(10);
+        c.stop(13, ONE);
+        assert_eq!(c.read(Counter::Mperf, 0, ONE), 1);
+        c.start(500);
+        c.stop(400, ONE); // TSC written backwards
+        assert_eq!(c.read(Counter::Mperf, 0, ONE), 1);
+    }
+
+    #[test]
+    fn msr_indices() {
+        assert_eq!(Counter::from_msr(0xe7), Some(Counter::Mperf));
+        assert_eq!(Counter::from_msr(0xe8), Some(Counter::Aperf));
+        assert_eq!(Counter::from_msr(0xe9), None);
+    }
+}
