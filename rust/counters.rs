@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The extension itself: `KVM_CAP_X86_VCOUNTERS`, per-VM opt-in and the
-//! per-vCPU state behind `KVM_VCOUNTERS_GET_VCPU_STATE`.
+//! The extension itself: `KVM_CAP_X86_VCOUNTERS`, per-VM opt-in, and each
+//! vCPU's virtual APERF/MPERF (EMULATE: guest reads and writes are
+//! intercepted and served from counters that advance with the guest TSC
+//! while the vCPU's context is live).
 
-use crate::kvm::{EnableCap, Extension, Vcpu, VcpuCell, VcpuStat, Vm};
+use crate::kvm::{EnableCap, Extension, MsrAccess, MsrFault, Vcpu, VcpuCell, VcpuStat, Vm};
+use crate::logic::aperfmperf::{Counter, Ratio, VirtualCounters};
 use crate::logic::cap::{self, CapError, HostCaps, VcpuCaps, VmConfig};
 use crate::logic::live::{LiveClock, Transition};
 use crate::logic::uapi::{Features, Mode};
 use kernel::{
+    bindings,
     prelude::*,
     time::{Instant, Monotonic},
     transmute::AsBytes,
@@ -39,7 +43,8 @@ impl Counters {
         (Instant::<Monotonic>::now() - self.epoch).as_nanos() as u64
     }
 
-    /// Applies one live-time event to `vcpu` and updates its stats.
+    /// Applies one live-time event to `vcpu`: the counters start or stop
+    /// with the live context, and the stats follow.
     fn account(
         &self,
         vcpu: &Vcpu,
@@ -47,7 +52,17 @@ impl Counters {
         event: impl FnOnce(&mut LiveClock, u64) -> Transition,
     ) {
         let now = self.now_ns();
-        let tr = data.state.with(|s| event(&mut s.clock, now));
+        let tsc = vcpu.l1_tsc();
+        let tr = data.state.with(|s| {
+            let tr = event(&mut s.clock, now);
+            if tr.started {
+                s.counters.start(tsc);
+            }
+            if tr.stopped.is_some() {
+                s.counters.stop(tsc, RATIO);
+            }
+            tr
+        });
         if tr.started {
             vcpu.stat_add(VcpuStat::Switches, 1);
         }
@@ -72,11 +87,45 @@ pub(crate) struct VcpuData {
     state: VcpuCell<VcpuState>,
 }
 
-/// The guest's counters of one vCPU.
+/// The live context and the guest's counters of one vCPU.
 struct VcpuState {
     clock: LiveClock,
-    aperf: u64,
-    mperf: u64,
+    counters: VirtualCounters,
+}
+
+/// APERF/MPERF ratio of EMULATE. Hosts that lack APERFMPERF have no
+/// other; on hosts that have it, the ratio the kernel samples per tick is
+/// not reachable from a module yet, so APERF also advances with MPERF.
+const RATIO: Ratio = Ratio::new(1, 1);
+
+/// CPUID.06H:ECX[0], APERFMPERF.
+const CPUID_APERFMPERF_LEAF: u32 = 6;
+const CPUID_APERFMPERF_ECX: u32 = 1 << 0;
+
+/// Whether the guest of `vcpu` was given APERFMPERF in its CPUID.
+fn guest_has_aperfmperf(vcpu: &Vcpu) -> bool {
+    vcpu.guest_cpuid(CPUID_APERFMPERF_LEAF, 0)
+        .is_some_and(|e| e.ecx & CPUID_APERFMPERF_ECX != 0)
+}
+
+impl VcpuData {
+    fn has_aperfmperf(&self) -> bool {
+        self.config.features.contains(Features::APERFMPERF)
+    }
+
+    /// The counter an access names, if this vCPU has the feature and the
+    /// accessor may use it: userspace always (migration), the guest only
+    /// with the CPUID bit, like any other MSR upstream.
+    fn counter(&self, vcpu: &Vcpu, msr: &MsrAccess) -> Option<Result<Counter, MsrFault>> {
+        let counter = Counter::from_msr(msr.index)?;
+        if !self.has_aperfmperf() {
+            return None;
+        }
+        if !msr.host_initiated && !guest_has_aperfmperf(vcpu) {
+            return Some(Err(MsrFault));
+        }
+        Some(Ok(counter))
+    }
 }
 
 fn errno(e: CapError) -> Error {
@@ -89,6 +138,48 @@ fn errno(e: CapError) -> Error {
 impl Extension for Counters {
     type VmData = VmData;
     type VcpuData = VcpuData;
+
+    const MSRS: &'static [u32] = &Counter::MSRS;
+
+    fn supported_cpuid(&self, entry: &mut bindings::kvm_cpuid_entry2) {
+        // Every host has a mode (EMULATE needs no counter hardware).
+        if entry.function == CPUID_APERFMPERF_LEAF && entry.index == 0 {
+            entry.ecx |= CPUID_APERFMPERF_ECX;
+        }
+    }
+
+    fn get_msr(
+        &self,
+        vcpu: &Vcpu,
+        data: &VcpuData,
+        msr: &MsrAccess,
+    ) -> Option<Result<u64, MsrFault>> {
+        let counter = match data.counter(vcpu, msr)? {
+            Ok(c) => c,
+            Err(f) => return Some(Err(f)),
+        };
+        let tsc = vcpu.l1_tsc();
+        Some(Ok(data
+            .state
+            .with(|s| s.counters.read(counter, tsc, RATIO))))
+    }
+
+    fn set_msr(
+        &self,
+        vcpu: &Vcpu,
+        data: &VcpuData,
+        msr: &MsrAccess,
+        value: u64,
+    ) -> Option<Result<(), MsrFault>> {
+        let counter = match data.counter(vcpu, msr)? {
+            Ok(c) => c,
+            Err(f) => return Some(Err(f)),
+        };
+        let tsc = vcpu.l1_tsc();
+        data.state
+            .with(|s| s.counters.write(counter, value, tsc, RATIO));
+        Some(Ok(()))
+    }
 
     fn check_extension(&self, _vm: Option<&Vm>, ext: isize) -> i32 {
         if ext == uapi::KVM_CAP_X86_VCOUNTERS as isize {
@@ -110,8 +201,7 @@ impl Extension for Counters {
     fn vcpu_create(&self, vm: &VmData, _vcpu: &Vcpu) -> Result<KBox<VcpuData>> {
         let state = VcpuState {
             clock: LiveClock::new(),
-            aperf: 0,
-            mperf: 0,
+            counters: VirtualCounters::new(),
         };
         Ok(KBox::new(
             VcpuData {
@@ -171,7 +261,13 @@ impl Extension for Counters {
             if c.features.contains(Features::PMU) {
                 out.0.pmu_mode = c.pmu_mode as u32;
             }
-            (out.0.aperf, out.0.mperf) = data.state.with(|s| (s.aperf, s.mperf));
+            let tsc = vcpu.l1_tsc();
+            (out.0.aperf, out.0.mperf) = data.state.with(|s| {
+                (
+                    s.counters.read(Counter::Aperf, tsc, RATIO),
+                    s.counters.read(Counter::Mperf, tsc, RATIO),
+                )
+            });
         }
         let size = core::mem::size_of::<uapi::kvm_vcounters_vcpu_state>();
         UserSlice::new(UserPtr::from_addr(arg), size)

@@ -15,13 +15,18 @@ mod shim {
     }
 }
 
+/// Whether this module switches hardware APERF/MPERF (RUN and ENTRY
+/// modes). Until the vendor backends do, no host is offered them, even
+/// one whose CPU has the counters: AUTO then means EMULATE.
+const HARDWARE_MODES: bool = false;
+
 /// Reads the host's capabilities for `vendor`.
 pub(crate) fn probe(vendor: &dyn Vendor) -> HostCaps {
     HostCaps {
         vendor: vendor.kind(),
         // SAFETY: the shim only reads boot_cpu_data, which is set up long
         // before any module can load and never changes afterwards.
-        aperfmperf: unsafe { shim::vcounters_host_has_aperfmperf() },
+        aperfmperf: HARDWARE_MODES && unsafe { shim::vcounters_host_has_aperfmperf() },
         // No mediated PMU backend yet.
         pmu: false,
     }

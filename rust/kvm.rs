@@ -127,6 +127,25 @@ impl Vcpu {
         unsafe { shim::vcounters_vcpu_stat_add(self.as_raw(), stat as u32, delta) }
     }
 
+    /// The vCPU's TSC as L1 sees it now (offset and scaled).
+    pub(crate) fn l1_tsc(&self) -> u64 {
+        // SAFETY: `self` is a live vCPU.
+        unsafe { bindings::kvm_x86_ext_read_l1_tsc(self.as_raw()) }
+    }
+
+    /// The guest's CPUID entry for `function`/`index`, if it has one.
+    pub(crate) fn guest_cpuid(
+        &self,
+        function: u32,
+        index: u32,
+    ) -> Option<bindings::kvm_cpuid_entry2> {
+        // SAFETY: `self` is a live vCPU; callbacks run under its mutex or
+        // in its task, so its CPUID table is not being replaced.
+        let e = unsafe { bindings::kvm_x86_ext_guest_cpuid(self.as_raw(), function, index) };
+        // SAFETY: non-NULL entries point into that live table.
+        (!e.is_null()).then(|| unsafe { *e })
+    }
+
     /// Whether the vCPU's TSC runs at a hardware-scaled rate.
     pub(crate) fn tsc_scaled(&self) -> bool {
         // SAFETY: `self` is a live vCPU.
@@ -221,9 +240,44 @@ pub(crate) trait Extension: Sized + Sync + 'static {
     /// After the vCPU halted or blocked.
     fn block_end(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
 
+    /// `KVM_GET_SUPPORTED_CPUID`: adjusts one entry.
+    fn supported_cpuid(&self, _entry: &mut bindings::kvm_cpuid_entry2) {}
+
+    /// Reads an MSR KVM does not know; `None` leaves it to KVM.
+    fn get_msr(
+        &self,
+        _vcpu: &Vcpu,
+        _data: &Self::VcpuData,
+        _msr: &MsrAccess,
+    ) -> Option<Result<u64, MsrFault>> {
+        None
+    }
+
+    /// Writes an MSR KVM does not know; `None` leaves it to KVM.
+    fn set_msr(
+        &self,
+        _vcpu: &Vcpu,
+        _data: &Self::VcpuData,
+        _msr: &MsrAccess,
+        _value: u64,
+    ) -> Option<Result<(), MsrFault>> {
+        None
+    }
+
     /// After the vendor module recomputed the vCPU's MSR intercepts.
     fn recalc_msr_intercepts(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
 }
+
+/// One MSR access KVM hands to the extension.
+pub(crate) struct MsrAccess {
+    /// The MSR index.
+    pub(crate) index: u32,
+    /// Userspace's `KVM_GET_MSRS`/`KVM_SET_MSRS`, not the guest.
+    pub(crate) host_initiated: bool,
+}
+
+/// An MSR access refused: #GP for the guest, an error for userspace.
+pub(crate) struct MsrFault;
 
 /// Extension `E` registered with KVM; unregistered on drop, before the
 /// extension itself is freed (fields drop after `Drop::drop`).
@@ -255,7 +309,7 @@ impl<E: Extension> Registration<E> {
             nr_msrs: E::MSRS.len() as u32,
             check_extension: Some(check_extension::<E>),
             enable_cap: Some(enable_cap::<E>),
-            supported_cpuid: None,
+            supported_cpuid: Some(supported_cpuid::<E>),
             vm_ioctl: None,
             vcpu_ioctl: Some(vcpu_ioctl::<E>),
             vm_destroy: Some(vm_destroy::<E>),
@@ -443,21 +497,49 @@ extern "C" fn run_enter<E: Extension>(vcpu: *mut bindings::kvm_vcpu) -> c_int {
     }
 }
 
-// No MSR is the extension's yet: KVM handles every access as before.
+extern "C" fn supported_cpuid<E: Extension>(entry: *mut bindings::kvm_cpuid_entry2) {
+    // SAFETY: KVM passes one entry of the array it is filling in.
+    ext::<E>().supported_cpuid(unsafe { &mut *entry })
+}
+
 extern "C" fn get_msr<E: Extension>(
-    _vcpu: *mut bindings::kvm_vcpu,
-    _index: u32,
-    _data: *mut u64,
-    _host_initiated: bool,
+    vcpu: *mut bindings::kvm_vcpu,
+    index: u32,
+    data: *mut u64,
+    host_initiated: bool,
 ) -> c_int {
-    bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int
+    // SAFETY: KVM passes a created vCPU of an attached VM.
+    let (v, d) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
+    let access = MsrAccess {
+        index,
+        host_initiated,
+    };
+    match ext::<E>().get_msr(v, d, &access) {
+        None => bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int,
+        Some(Err(MsrFault)) => 1,
+        Some(Ok(value)) => {
+            // SAFETY: KVM passes the `msr_data` field to fill in.
+            unsafe { *data = value };
+            0
+        }
+    }
 }
 
 extern "C" fn set_msr<E: Extension>(
-    _vcpu: *mut bindings::kvm_vcpu,
-    _index: u32,
-    _data: u64,
-    _host_initiated: bool,
+    vcpu: *mut bindings::kvm_vcpu,
+    index: u32,
+    data: u64,
+    host_initiated: bool,
 ) -> c_int {
-    bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int
+    // SAFETY: KVM passes a created vCPU of an attached VM.
+    let (v, d) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
+    let access = MsrAccess {
+        index,
+        host_initiated,
+    };
+    match ext::<E>().set_msr(v, d, &access, data) {
+        None => bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int,
+        Some(Err(MsrFault)) => 1,
+        Some(Ok(())) => 0,
+    }
 }
