@@ -36,7 +36,7 @@ initramfs: module
 selftests: kernel
 	$(S)/build-selftests
 
-demo: initramfs
+demo: initramfs selftests
 	$(S)/demo
 
 check: initramfs selftests

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Two vCPUs of a VM that opted in: vCPU 0 computes, vCPU 1 mostly halts.
+ * The host runs them in turn, so each is outside KVM_RUN while the other
+ * runs. Their virtual MPERF must diverge the way their live time does:
+ * vCPU 0 counts its busy chunks, vCPU 1 almost nothing, though both
+ * guests' TSCs advance alike.
+ *
+ * Prints, per vCPU, what the guest observed (MPERF, APERF, effective
+ * frequency, share of its TSC time it was live) and what the host sees in
+ * the binary stats (live and halted time); `make demo` shows this table.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+#include <asm/msr-index.h>
+#include <linux/kvm_vcounters.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+
+#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
+#define ROUNDS			10
+#define BUSY_CHUNK		20000000ull
+#define HALT_MS			50
+/*
+ * The guest reads MPERF, then APERF, each through an exit: the two reads
+ * are up to one exit apart (~10 ms at most under TCG), at each end.
+ */
+#define READ_SKEW		26000000ull
+
+static void report(void)
+{
+	GUEST_SYNC_ARGS(0, rdtsc(), rdmsr(MSR_IA32_MPERF), rdmsr(MSR_IA32_APERF), 0);
+}
+
+static void guest_busy(void)
+{
+	volatile u64 i;
+
+	for (;;) {
+		report();
+		for (i = 0; i < BUSY_CHUNK; i++)
+			;
+	}
+}
+
+static void guest_halter(void)
+{
+	for (;;) {
+		report();
+		asm volatile("cli; hlt" ::: "memory");
+	}
+}
+
+struct sample {
+	u64 tsc, mperf, aperf;
+};
+
+static struct sample run_once(struct kvm_vcpu *vcpu)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(uc);
+	TEST_ASSERT_EQ(uc.cmd, UCALL_SYNC);
+	return (struct sample){ uc.args[2], uc.args[3], uc.args[4] };
+}
+
+static void on_alarm(int sig)
+{
+}
+
+/* Let the halted guest sit in KVM for @ms, then wake it and run it. */
+static struct sample halt_and_run(struct kvm_vcpu *vcpu, unsigned int ms)
+{
+	struct kvm_mp_state mp = { KVM_MP_STATE_RUNNABLE };
+	int r;
+
+	ualarm(ms * 1000, 0);
+	r = __vcpu_run(vcpu);
+	TEST_ASSERT(r == -1 && errno == EINTR, "KVM_RUN in HLT: r = %d, errno %d", r, errno);
+	vcpu_mp_state_set(vcpu, &mp);
+	return run_once(vcpu);
+}
+
+int main(void)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };
+	struct sample first[2], last[2];
+	struct kvm_vcpu *vcpu[2];
+	double share[2];
+	struct kvm_vm *vm;
+	u64 tsc_khz;
+	int i;
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
+	TEST_ASSERT(!sigaction(SIGALRM, &sa, NULL), "sigaction");
+
+	vm = vm_create(2);
+	vm_enable_cap(vm, KVM_CAP_X86_VCOUNTERS, KVM_VCOUNTERS_APERFMPERF);
+	vcpu[0] = vm_vcpu_add(vm, 0, guest_busy);
+	vcpu[1] = vm_vcpu_add(vm, 1, guest_halter);
+	for (i = 0; i < 2; i++)
+		vcpu_set_cpuid_feature(vcpu[i], X86_FEATURE_APERFMPERF);
+	tsc_khz = __vcpu_ioctl(vcpu[0], KVM_GET_TSC_KHZ, NULL);
+
+	for (i = 0; i < 2; i++)
+		first[i] = run_once(vcpu[i]);
+	for (i = 0; i < ROUNDS; i++) {
+		last[0] = run_once(vcpu[0]);
+		last[1] = halt_and_run(vcpu[1], HALT_MS);
+	}
+
+	printf("\n%-5s %14s %14s %14s %9s %7s   %-s\n", "vCPU", "MPERF delta", "APERF delta",
+	       "TSC delta", "eff. MHz", "live %", "host stats: live ms, halted ms, switches");
+	for (i = 0; i < 2; i++) {
+		u64 dt = last[i].tsc - first[i].tsc;
+		u64 dm = last[i].mperf - first[i].mperf;
+		u64 da = last[i].aperf - first[i].aperf;
+
+		share[i] = (double)dm / dt;
+		printf("%-5d %14lu %14lu %14lu %9.0f %6.1f%%   %lu, %lu, %lu\n", i, dm, da, dt,
+		       dm ? tsc_khz / 1000.0 * da / dm : 0.0, 100 * share[i],
+		       vcpu_get_stat(vcpu[i], vcounters_live_ns) / 1000000,
+		       vcpu_get_stat(vcpu[i], vcounters_halted_ns) / 1000000,
+		       vcpu_get_stat(vcpu[i], vcounters_switches));
+		/* Ratio 1 on this host: APERF advanced with MPERF. */
+		TEST_ASSERT(da + 2 * READ_SKEW >= dm && da <= dm + 2 * READ_SKEW,
+			    "vCPU %d: APERF +%lu vs MPERF +%lu", i, da, dm);
+	}
+	printf("(eff. MHz = guest TSC rate x APERF/MPERF; live %% = MPERF/TSC, the guest's busy share)\n\n");
+
+	/*
+	 * vCPU 0 is live for its busy chunks, roughly half of the time (the
+	 * rest the host spends running vCPU 1); vCPU 1 only for its exits.
+	 */
+	TEST_ASSERT(share[0] > 0.2, "busy vCPU live %.3f of its TSC time", share[0]);
+	TEST_ASSERT(share[1] < 0.1, "halting vCPU live %.3f of its TSC time", share[1]);
+	TEST_ASSERT(share[0] > 4 * share[1], "busy %.3f vs halting %.3f", share[0], share[1]);
+	TEST_ASSERT(vcpu_get_stat(vcpu[1], vcounters_halted_ns) >= ROUNDS * HALT_MS / 2 * 1000000ull,
+		    "halting vCPU: vcounters_halted_ns %lu",
+		    vcpu_get_stat(vcpu[1], vcounters_halted_ns));
+	kvm_vm_free(vm);
+	return 0;
+}
