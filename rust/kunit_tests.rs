@@ -79,3 +79,30 @@ mod live {
         assert_eq!(c.put(u64::MAX).stopped, Some(u64::MAX));
     }
 }
+
+#[kunit_tests(kvm_vcounters_aperfmperf)]
+mod aperfmperf {
+    use crate::logic::aperfmperf::{Counter, Ratio, VirtualCounters};
+
+    #[test]
+    fn counts_live_ticks_and_wraps() {
+        let r = Ratio::new(1, 1);
+        let mut c = VirtualCounters::new();
+        c.write(Counter::Mperf, u64::MAX - 5, 0, r);
+        c.start(100);
+        assert_eq!(c.read(Counter::Mperf, 110, r), 4);
+        c.stop(110, r);
+        assert_eq!(c.read(Counter::Mperf, 1_000_000, r), 4);
+        assert_eq!(c.read(Counter::Aperf, 1_000_000, r), 10);
+    }
+
+    #[test]
+    fn extreme_ratio_saturates() {
+        // Overflow checks are on: this must not oops.
+        let r = Ratio::new(u64::MAX, 1);
+        let mut c = VirtualCounters::new();
+        c.start(0);
+        c.stop(u64::MAX, r);
+        assert_eq!(c.read(Counter::Aperf, 0, r), u64::MAX);
+    }
+}
