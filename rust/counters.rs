@@ -5,8 +5,9 @@
 //! intercepted and served from counters that advance with the guest TSC
 //! while the vCPU's context is live).
 
+use crate::host;
 use crate::kvm::{EnableCap, Extension, MsrAccess, MsrFault, Vcpu, VcpuCell, VcpuStat, Vm};
-use crate::logic::aperfmperf::{Counter, Ratio, VirtualCounters};
+use crate::logic::aperfmperf::{Counter, VirtualCounters};
 use crate::logic::cap::{self, CapError, HostCaps, VcpuCaps, VmConfig};
 use crate::logic::live::{LiveClock, Transition};
 use crate::logic::uapi::{Features, Mode};
@@ -59,7 +60,7 @@ impl Counters {
                 s.counters.start(tsc);
             }
             if tr.stopped.is_some() {
-                s.counters.stop(tsc, RATIO);
+                s.counters.stop(tsc, host::current_ratio());
             }
             tr
         });
@@ -92,11 +93,6 @@ struct VcpuState {
     clock: LiveClock,
     counters: VirtualCounters,
 }
-
-/// APERF/MPERF ratio of EMULATE. Hosts that lack APERFMPERF have no
-/// other; on hosts that have it, the ratio the kernel samples per tick is
-/// not reachable from a module yet, so APERF also advances with MPERF.
-const RATIO: Ratio = Ratio::new(1, 1);
 
 /// CPUID.06H:ECX[0], APERFMPERF.
 const CPUID_APERFMPERF_LEAF: u32 = 6;
@@ -159,9 +155,9 @@ impl Extension for Counters {
             Err(f) => return Some(Err(f)),
         };
         let tsc = vcpu.l1_tsc();
-        Some(Ok(data
-            .state
-            .with(|s| s.counters.read(counter, tsc, RATIO))))
+        Some(Ok(data.state.with(|s| {
+            s.counters.read(counter, tsc, host::current_ratio())
+        })))
     }
 
     fn set_msr(
@@ -177,7 +173,7 @@ impl Extension for Counters {
         };
         let tsc = vcpu.l1_tsc();
         data.state
-            .with(|s| s.counters.write(counter, value, tsc, RATIO));
+            .with(|s| s.counters.write(counter, value, tsc, host::current_ratio()));
         Some(Ok(()))
     }
 
@@ -263,9 +259,10 @@ impl Extension for Counters {
             }
             let tsc = vcpu.l1_tsc();
             (out.0.aperf, out.0.mperf) = data.state.with(|s| {
+                let ratio = host::current_ratio();
                 (
-                    s.counters.read(Counter::Aperf, tsc, RATIO),
-                    s.counters.read(Counter::Mperf, tsc, RATIO),
+                    s.counters.read(Counter::Aperf, tsc, ratio),
+                    s.counters.read(Counter::Mperf, tsc, ratio),
                 )
             });
         }

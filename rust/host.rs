@@ -3,6 +3,7 @@
 //! What the host CPU offers, read once at module init.
 
 use crate::logic::{
+    aperfmperf::Ratio,
     cap::{effective_aperfmperf_mode, HostCaps, VcpuCaps},
     uapi::Mode,
 };
@@ -12,6 +13,7 @@ use kernel::fmt;
 mod shim {
     extern "C" {
         pub(super) fn vcounters_host_has_aperfmperf() -> bool;
+        pub(super) fn vcounters_host_sample(acnt: *mut u64, mcnt: *mut u64) -> bool;
     }
 }
 
@@ -29,6 +31,20 @@ pub(crate) fn probe(vendor: &dyn Vendor) -> HostCaps {
         aperfmperf: HARDWARE_MODES && unsafe { shim::vcounters_host_has_aperfmperf() },
         // No mediated PMU backend yet.
         pmu: false,
+    }
+}
+
+/// This CPU's APERF/MPERF ratio over the last scheduler tick, the sample
+/// the kernel keeps for frequency invariance; 1:1 where there is none (no
+/// APERFMPERF, or an idle CPU). Call with preemption disabled.
+pub(crate) fn current_ratio() -> Ratio {
+    let (mut acnt, mut mcnt) = (0, 0);
+    // SAFETY: the shim reads this CPU's sample under its seqcount into
+    // the two locals; the caller keeps preemption off.
+    if unsafe { shim::vcounters_host_sample(&mut acnt, &mut mcnt) } {
+        Ratio::new(acnt, mcnt)
+    } else {
+        Ratio::ONE
     }
 }
 

@@ -4,7 +4,9 @@
  * inline helpers of the x86 and KVM headers.
  */
 #include <linux/kvm_host.h>
+#include <linux/smp.h>
 #include <linux/types.h>
+#include <asm/aperfmperf.h>
 #include <asm/cpufeature.h>
 
 bool vcounters_host_has_vmx(void);
@@ -13,6 +15,7 @@ bool vcounters_host_has_aperfmperf(void);
 struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu);
 void vcounters_vcpu_stat_add(struct kvm_vcpu *vcpu, u32 stat, u64 delta);
 void vcounters_preempt_disable(void);
+bool vcounters_host_sample(u64 *acnt, u64 *mcnt);
 void vcounters_preempt_enable(void);
 
 bool vcounters_host_has_vmx(void)
@@ -61,4 +64,10 @@ void vcounters_preempt_disable(void)
 void vcounters_preempt_enable(void)
 {
 	preempt_enable();
+}
+
+/* The last tick's APERF/MPERF deltas of this CPU; preemption must be off. */
+bool vcounters_host_sample(u64 *acnt, u64 *mcnt)
+{
+	return arch_aperfmperf_sample(smp_processor_id(), acnt, mcnt);
 }

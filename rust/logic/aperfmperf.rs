@@ -20,25 +20,36 @@ impl Ratio {
     /// APERF and MPERF advance together (a host without APERFMPERF).
     pub const ONE: Self = Self { aperf: 1, mperf: 1 };
 
+    /// Largest MPERF term kept: the kernel's tick samples are ~2^22..2^24,
+    /// so dropping their low bits costs ~1e-6 of precision.
+    const MPERF_BITS: u32 = 20;
+    /// Largest APERF term kept while MPERF can still shrink.
+    const APERF_BITS: u32 = 40;
+
     /// The ratio of a host sample of APERF and MPERF deltas; `ONE` when
-    /// MPERF did not move (no sample yet).
-    pub const fn new(aperf: u64, mperf: u64) -> Self {
+    /// MPERF did not move (no sample yet). Both terms are shifted down
+    /// together until they are small enough for [`Ratio::scale`] to work
+    /// in 64 bits (the kernel has no 128-bit division).
+    pub const fn new(mut aperf: u64, mut mperf: u64) -> Self {
         if mperf == 0 {
-            Self::ONE
-        } else {
-            Self { aperf, mperf }
+            return Self::ONE;
         }
+        while mperf > 1 && (mperf >> Self::MPERF_BITS != 0 || aperf >> Self::APERF_BITS != 0) {
+            aperf >>= 1;
+            mperf >>= 1;
+        }
+        Self { aperf, mperf }
     }
 
-    /// `delta * aperf / mperf` without intermediate overflow; saturates at
-    /// `u64::MAX` for absurd ratios.
+    /// `delta * aperf / mperf`, saturating at `u64::MAX` for absurd
+    /// ratios. Exact for ratios `new` did not have to shift.
     pub const fn scale(self, delta: u64) -> u64 {
-        let v = delta as u128 * self.aperf as u128 / self.mperf as u128;
-        if v > u64::MAX as u128 {
-            u64::MAX
-        } else {
-            v as u64
-        }
+        // mperf < 2^20 and, unless mperf == 1 (then the remainder is 0),
+        // aperf < 2^40: the remainder term cannot overflow.
+        let q = delta / self.mperf;
+        let r = delta % self.mperf;
+        q.saturating_mul(self.aperf)
+            .saturating_add(r * self.aperf / self.mperf)
     }
 }
 
@@ -184,6 +195,29 @@ mod tests {
         c.start(500);
         c.stop(400, ONE); // TSC written backwards
         assert_eq!(c.read(Counter::Mperf, 0, ONE), 1);
+    }
+
+    #[test]
+    fn scale_matches_exact_arithmetic() {
+        // A tick sample of realistic size (~2^23) and a long interval.
+        let mut x: u64 = 0x1234_5678_9abc_def1;
+        for _ in 0..10_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (a, m) = ((x >> 40) | 1 << 20, (x >> 41 & 0x7f_ffff) | 1 << 22);
+            let delta = x >> 16;
+            let exact = (delta as u128 * a as u128 / m as u128) as u64;
+            let got = Ratio::new(a, m).scale(delta);
+            // Within 1e-5 relative (the shifted-out bits of the sample).
+            let err = exact.abs_diff(got);
+            assert!(
+                err <= exact / 100_000 + 1,
+                "{a}/{m} of {delta}: {got} vs {exact}"
+            );
+        }
+        assert_eq!(Ratio::new(5, 4).scale(4000), 5000);
+        assert_eq!(Ratio::new(3, 7).scale(700), 300);
     }
 
     #[test]
