@@ -115,24 +115,30 @@ int main(void)
 		last[1] = halt_and_run(vcpu[1], HALT_MS);
 	}
 
-	printf("\n%-5s %14s %14s %14s %9s %7s   %-s\n", "vCPU", "MPERF delta", "APERF delta",
-	       "TSC delta", "eff. MHz", "live %", "host stats: live ms, halted ms, switches");
+	printf("\n%-5s %14s %14s %14s %9s %7s %9s   %-s\n", "vCPU", "MPERF delta",
+	       "APERF delta", "TSC delta", "eff. MHz", "live %", "halted %",
+	       "host stats: live ms, halted ms, switches");
 	for (i = 0; i < 2; i++) {
 		u64 dt = last[i].tsc - first[i].tsc;
 		u64 dm = last[i].mperf - first[i].mperf;
 		u64 da = last[i].aperf - first[i].aperf;
 
+		u64 halted_ns = vcpu_get_stat(vcpu[i], vcounters_halted_ns);
+
 		share[i] = (double)dm / dt;
-		printf("%-5d %14lu %14lu %14lu %9.0f %6.1f%%   %lu, %lu, %lu\n", i, dm, da, dt,
-		       dm ? tsc_khz / 1000.0 * da / dm : 0.0, 100 * share[i],
-		       vcpu_get_stat(vcpu[i], vcounters_live_ns) / 1000000,
-		       vcpu_get_stat(vcpu[i], vcounters_halted_ns) / 1000000,
+		/* Halted share: the host's halted time over the guest's TSC time. */
+		printf("%-5d %14lu %14lu %14lu %9.0f %6.1f%% %8.1f%%   %lu, %lu, %lu\n", i, dm, da,
+		       dt, dm ? tsc_khz / 1000.0 * da / dm : 0.0, 100 * share[i],
+		       100.0 * halted_ns / (dt * 1e6 / tsc_khz),
+		       vcpu_get_stat(vcpu[i], vcounters_live_ns) / 1000000, halted_ns / 1000000,
 		       vcpu_get_stat(vcpu[i], vcounters_switches));
 		/* Ratio 1 on this host: APERF advanced with MPERF. */
 		TEST_ASSERT(da + 2 * READ_SKEW >= dm && da <= dm + 2 * READ_SKEW,
 			    "vCPU %d: APERF +%lu vs MPERF +%lu", i, da, dm);
 	}
-	printf("(eff. MHz = guest TSC rate x APERF/MPERF; live %% = MPERF/TSC, the guest's busy share)\n\n");
+	printf("(eff. MHz = guest TSC rate x APERF/MPERF; live %% = MPERF/TSC, the guest's busy share;\n"
+	       " halted %% = time halted in KVM over the guest's TSC time; the rest the vCPU spent\n"
+	       " outside KVM_RUN while the host ran the other one)\n\n");
 
 	/*
 	 * vCPU 0 is live for its busy chunks, roughly half of the time (the
