@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Seeded, bounded random sequences of KVM_CHECK_EXTENSION, KVM_ENABLE_CAP
+ * (random arguments, before and after vCPUs exist), GET_VCPU_STATE (bad
+ * pointers included), KVM_GET_MSRS/KVM_SET_MSRS of APERF/MPERF (random
+ * values), vCPU creation, KVM_RUN of a guest that reads them, and VM
+ * replacement. Every return is checked against the uapi, and a model of
+ * the VM's state checks that failed calls change nothing.
+ *
+ *   vcounters_fuzz_test [SEED [OPS]]   (the seed is printed; default OPS 400)
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <asm/msr-index.h>
+#include <linux/kvm_vcounters.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+
+#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
+#define MAX_VCPUS		4
+
+static u64 rng_state;
+
+static u64 rnd(void)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return rng_state;
+}
+
+static u64 below(u64 n)
+{
+	return rnd() % n;
+}
+
+struct model {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu[MAX_VCPUS];
+	bool cpuid_bit[MAX_VCPUS];
+	int nr_vcpus;
+	u64 features;		/* 0 until the cap is enabled */
+	u32 mode;		/* requested APERF/MPERF mode */
+};
+
+static u64 supported;
+
+/* Coverage: outcomes seen, printed at the end. */
+static long n_enable_ok, n_einval, n_eopnotsupp, n_ebusy, n_run_ok, n_run_gp;
+
+static void guest_code(void)
+{
+	u64 v;
+
+	for (;;)
+		GUEST_SYNC(rdmsr_safe(MSR_IA32_MPERF, &v));
+}
+
+/* What the uapi says KVM_ENABLE_CAP must answer (0 or an errno). */
+static int expected_enable(struct model *m, const u64 args[4], u32 flags)
+{
+	u64 f = args[0];
+
+	if (flags || args[3] || !f || (f & ~(u64)(KVM_VCOUNTERS_APERFMPERF | KVM_VCOUNTERS_PMU)))
+		return EINVAL;
+	if (args[1] > KVM_VCOUNTERS_MODE_EMULATE || args[2] > KVM_VCOUNTERS_MODE_EMULATE)
+		return EINVAL;
+	if ((!(f & KVM_VCOUNTERS_APERFMPERF) && args[1]) || (!(f & KVM_VCOUNTERS_PMU) && args[2]))
+		return EINVAL;
+	if (args[2] == KVM_VCOUNTERS_MODE_EMULATE)
+		return EINVAL;
+	if (f & ~supported)
+		return EOPNOTSUPP;
+	/* This host offers no hardware mode (no APERFMPERF, or none built). */
+	if (args[1] == KVM_VCOUNTERS_MODE_RUN || args[1] == KVM_VCOUNTERS_MODE_ENTRY)
+		return EOPNOTSUPP;
+	if (m->nr_vcpus || m->features)
+		return EBUSY;
+	return 0;
+}
+
+static u64 random_arg(void)
+{
+	switch (below(6)) {
+	case 0: return 0;
+	case 1: return KVM_VCOUNTERS_APERFMPERF;
+	case 2: return below(4);
+	case 3: return KVM_VCOUNTERS_APERFMPERF | KVM_VCOUNTERS_PMU;
+	case 4: return 1ull << below(64);
+	default: return rnd();
+	}
+}
+
+static void op_enable(struct model *m)
+{
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_VCOUNTERS };
+	int i, want, r;
+
+	if (below(2)) {
+		/* Plausible: what a VMM would send, valid more often than not. */
+		cap.args[0] = below(4) ? KVM_VCOUNTERS_APERFMPERF : KVM_VCOUNTERS_APERFMPERF | KVM_VCOUNTERS_PMU;
+		cap.args[1] = below(2) ? KVM_VCOUNTERS_MODE_AUTO : below(4);
+	} else {
+		for (i = 0; i < 4; i++)
+			cap.args[i] = i == 3 ? (below(8) ? 0 : rnd()) : random_arg();
+		cap.flags = below(8) ? 0 : rnd();
+	}
+	want = expected_enable(m, cap.args, cap.flags);
+	r = __vm_ioctl(m->vm, KVM_ENABLE_CAP, &cap);
+	TEST_ASSERT(want ? r == -1 && errno == want : r == 0,
+		    "ENABLE_CAP(%llx, %llx, %llx, %llx, flags %x): r %d errno %d, expected %d",
+		    cap.args[0], cap.args[1], cap.args[2], cap.args[3], cap.flags, r, errno, want);
+	n_enable_ok += !want;
+	n_einval += want == EINVAL;
+	n_eopnotsupp += want == EOPNOTSUPP;
+	n_ebusy += want == EBUSY;
+	if (!want) {
+		m->features = cap.args[0];
+		m->mode = cap.args[1];
+	}
+}
+
+static void op_check_extension(struct model *m)
+{
+	TEST_ASSERT_EQ(kvm_check_cap(KVM_CAP_X86_VCOUNTERS), supported);
+	TEST_ASSERT_EQ(vm_check_cap(m->vm, KVM_CAP_X86_VCOUNTERS), supported);
+}
+
+static void check_state(struct model *m, struct kvm_vcpu *vcpu)
+{
+	struct kvm_vcounters_vcpu_state st;
+	int i;
+
+	vcpu_ioctl(vcpu, KVM_VCOUNTERS_GET_VCPU_STATE, &st);
+	TEST_ASSERT_EQ(st.features, m->features);
+	TEST_ASSERT_EQ(st.pmu_mode, 0);
+	TEST_ASSERT_EQ(st.aperfmperf_mode, m->features ? KVM_VCOUNTERS_MODE_EMULATE : 0);
+	for (i = 0; i < ARRAY_SIZE(st.reserved); i++)
+		TEST_ASSERT_EQ(st.reserved[i], 0);
+	if (!m->features)
+		TEST_ASSERT(!st.aperf && !st.mperf, "counters without the cap");
+}
+
+static void op_state(struct model *m)
+{
+	static const unsigned long bad[] = { 0, 8, 0xffffffffffffff00ul, 0x8000000000000000ul };
+	struct kvm_vcpu *vcpu;
+	int r;
+
+	if (!m->nr_vcpus)
+		return;
+	vcpu = m->vcpu[below(m->nr_vcpus)];
+	if (below(3)) {
+		check_state(m, vcpu);
+		return;
+	}
+	r = ioctl(vcpu->fd, KVM_VCOUNTERS_GET_VCPU_STATE, (void *)bad[below(ARRAY_SIZE(bad))]);
+	TEST_ASSERT(r == -1 && errno == EFAULT, "bad pointer: r %d errno %d", r, errno);
+}
+
+static void op_msrs(struct model *m)
+{
+	u32 msr = below(2) ? MSR_IA32_MPERF : MSR_IA32_APERF;
+	struct kvm_vcpu *vcpu;
+	u64 v = below(2) ? 0 : rnd();
+	int r;
+
+	if (!m->nr_vcpus)
+		return;
+	vcpu = m->vcpu[below(m->nr_vcpus)];
+	if (below(2)) {
+		r = _vcpu_set_msr(vcpu, msr, v);
+		/* Opted in: any value. Not: only 0, as for any advertised MSR. */
+		TEST_ASSERT_EQ(r, (m->features || !v) ? 1 : 0);
+		/* Not running: the value reads back as written. */
+		if (r)
+			TEST_ASSERT_EQ(vcpu_get_msr(vcpu, msr), m->features ? v : 0);
+	} else {
+		v = vcpu_get_msr(vcpu, msr);
+		if (!m->features)
+			TEST_ASSERT_EQ(v, 0);
+	}
+}
+
+static void op_add_vcpu(struct model *m)
+{
+	int i = m->nr_vcpus;
+
+	if (i == MAX_VCPUS)
+		return;
+	m->vcpu[i] = vm_vcpu_add(m->vm, i, guest_code);
+	m->cpuid_bit[i] = below(2);
+	if (m->cpuid_bit[i])
+		vcpu_set_cpuid_feature(m->vcpu[i], X86_FEATURE_APERFMPERF);
+	else
+		vcpu_clear_cpuid_feature(m->vcpu[i], X86_FEATURE_APERFMPERF);
+	m->nr_vcpus++;
+	check_state(m, m->vcpu[i]);
+}
+
+static void op_run(struct model *m)
+{
+	struct kvm_vcpu *vcpu;
+	struct ucall uc;
+	int i;
+
+	if (!m->nr_vcpus)
+		return;
+	i = below(m->nr_vcpus);
+	vcpu = m->vcpu[i];
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
+	/* #GP exactly without the cap or without the CPUID bit. */
+	TEST_ASSERT_EQ(uc.args[1], (m->features && m->cpuid_bit[i]) ? 0 : GP_VECTOR);
+	if (uc.args[1])
+		n_run_gp++;
+	else
+		n_run_ok++;
+}
+
+static void new_vm(struct model *m)
+{
+	if (m->vm)
+		kvm_vm_free(m->vm);
+	memset(m, 0, sizeof(*m));
+	m->vm = vm_create(MAX_VCPUS);
+}
+
+int main(int argc, char *argv[])
+{
+	u64 seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 0;
+	long ops = argc > 2 ? strtol(argv[2], NULL, 0) : 400;
+	struct model m = {};
+	long i;
+
+	supported = kvm_check_cap(KVM_CAP_X86_VCOUNTERS);
+	TEST_REQUIRE(supported);
+	if (!seed) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		seed = ts.tv_nsec | 1;
+	}
+	rng_state = seed;
+	pr_info("seed %lu, %ld operations\n", seed, ops);
+
+	new_vm(&m);
+	for (i = 0; i < ops; i++) {
+		switch (below(32)) {
+		case 0 ... 7: op_enable(&m); break;
+		case 8 ... 9: op_check_extension(&m); break;
+		case 10 ... 13: op_state(&m); break;
+		case 14 ... 19: op_msrs(&m); break;
+		case 20 ... 22: op_add_vcpu(&m); break;
+		case 23 ... 30: op_run(&m); break;
+		default: new_vm(&m); break;
+		}
+	}
+	kvm_vm_free(m.vm);
+	pr_info("seed %lu: %ld operations checked; ENABLE_CAP ok %ld, EINVAL %ld, EOPNOTSUPP %ld, EBUSY %ld; guest reads ok %ld, #GP %ld\n",
+		seed, ops, n_enable_ok, n_einval, n_eopnotsupp, n_ebusy, n_run_ok, n_run_gp);
+	TEST_ASSERT(ops < 200 || (n_enable_ok && n_einval && n_ebusy && n_run_ok && n_run_gp),
+		    "a sequence this long should reach every outcome");
+	return 0;
+}
