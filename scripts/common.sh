@@ -14,6 +14,10 @@ KSRC=$BUILD/linux          # patched source tree
 KOBJ=$BUILD/kbuild         # O= build directory
 LLVM_SUFFIX=-19
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
+# The kernel build passes absolute paths; relative to the clone they are
+# the same in every clone, so a fresh clone (CI) hits the cache.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$TOP}
+export CCACHE_NOHASHDIR=1
 export LIBCLANG_PATH=/usr/lib/llvm-19/lib
 export PATH=$HOME/.cargo/bin:$PATH
 
