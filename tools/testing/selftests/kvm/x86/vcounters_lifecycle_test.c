@@ -6,11 +6,16 @@
  * did not opt in live, and can be loaded again. Without the module, KVM
  * answers 0 to KVM_CHECK_EXTENSION(KVM_CAP_X86_VCOUNTERS).
  *
+ * Then CYCLES times (argv[2], default 50): load the module, run a VM with
+ * the cap and one without, rmmod (refused while the opted-in VM lives,
+ * accepted with only the plain one alive), free them.
+ *
  * Needs the module file (path in argv[1], default below) and ends with the
  * module loaded, as it found it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/kvm_vcounters.h>
@@ -22,6 +27,7 @@
 #define MODULE_NAME	"kvm_vcounters"
 #define MODULE_PATH	"/lib/modules/extra/kvm_vcounters.ko"
 #define NR_VMS		16
+#define CYCLES		50
 
 static void guest_code(void)
 {
@@ -60,6 +66,7 @@ static void load(const char *path)
 int main(int argc, char *argv[])
 {
 	const char *path = argc > 1 ? argv[1] : MODULE_PATH;
+	int cycles = argc > 2 ? atoi(argv[2]) : CYCLES;
 	struct kvm_vm *vms[NR_VMS], *plain, *opted;
 	u64 supported;
 	int i;
@@ -88,14 +95,19 @@ int main(int argc, char *argv[])
 	TEST_ASSERT_EQ(vm_check_cap(plain, KVM_CAP_X86_VCOUNTERS), 0);
 	kvm_vm_free(plain);
 
-	/* Load and unload again; end loaded. */
-	for (i = 0; i < 3; i++) {
+	/* Load and unload again, VMs alive or not; end loaded. */
+	for (i = 0; i < cycles; i++) {
 		load(path);
 		TEST_ASSERT_EQ(kvm_check_cap(KVM_CAP_X86_VCOUNTERS), supported);
+		plain = create_vm(false);
 		opted = create_vm(true);
+		TEST_ASSERT(unload() == -1 && errno == EWOULDBLOCK,
+			    "cycle %d: rmmod with an opted-in VM alive: errno %d", i, errno);
 		kvm_vm_free(opted);
-		TEST_ASSERT(!unload(), "rmmod after the VMs are gone: errno %d", errno);
+		TEST_ASSERT(!unload(), "cycle %d: rmmod with a plain VM alive: errno %d", i, errno);
+		kvm_vm_free(plain);
 	}
 	load(path);
+	pr_info("%d load/unload cycles\n", cycles);
 	return 0;
 }
