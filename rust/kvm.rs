@@ -502,26 +502,49 @@ extern "C" fn supported_cpuid<E: Extension>(entry: *mut bindings::kvm_cpuid_entr
     ext::<E>().supported_cpuid(unsafe { &mut *entry })
 }
 
+/// Runs one MSR callback of `E` and maps its outcome to KVM's return
+/// value; `on_ok` takes a successful result.
+///
+/// # Safety
+///
+/// `vcpu` is a created vCPU of an attached VM.
+unsafe fn msr_callback<E: Extension, T>(
+    vcpu: *mut bindings::kvm_vcpu,
+    access: MsrAccess,
+    call: impl FnOnce(&E, &Vcpu, &E::VcpuData, &MsrAccess) -> Option<Result<T, MsrFault>>,
+    on_ok: impl FnOnce(T),
+) -> c_int {
+    // SAFETY: guaranteed by the caller.
+    let (v, d) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
+    match call(ext::<E>(), v, d, &access) {
+        None => bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int,
+        Some(Err(MsrFault)) => 1,
+        Some(Ok(value)) => {
+            on_ok(value);
+            0
+        }
+    }
+}
+
 extern "C" fn get_msr<E: Extension>(
     vcpu: *mut bindings::kvm_vcpu,
     index: u32,
     data: *mut u64,
     host_initiated: bool,
 ) -> c_int {
-    // SAFETY: KVM passes a created vCPU of an attached VM.
-    let (v, d) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
     let access = MsrAccess {
         index,
         host_initiated,
     };
-    match ext::<E>().get_msr(v, d, &access) {
-        None => bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int,
-        Some(Err(MsrFault)) => 1,
-        Some(Ok(value)) => {
-            // SAFETY: KVM passes the `msr_data` field to fill in.
-            unsafe { *data = value };
-            0
-        }
+    // SAFETY: KVM passes a created vCPU of an attached VM, and in `data`
+    // the `msr_data` field to fill in.
+    unsafe {
+        msr_callback::<E, _>(
+            vcpu,
+            access,
+            |e, v, d, a| e.get_msr(v, d, a),
+            |value| *data = value,
+        )
     }
 }
 
@@ -531,15 +554,10 @@ extern "C" fn set_msr<E: Extension>(
     data: u64,
     host_initiated: bool,
 ) -> c_int {
-    // SAFETY: KVM passes a created vCPU of an attached VM.
-    let (v, d) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
     let access = MsrAccess {
         index,
         host_initiated,
     };
-    match ext::<E>().set_msr(v, d, &access, data) {
-        None => bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int,
-        Some(Err(MsrFault)) => 1,
-        Some(Ok(())) => 0,
-    }
+    // SAFETY: KVM passes a created vCPU of an attached VM.
+    unsafe { msr_callback::<E, _>(vcpu, access, |e, v, d, a| e.set_msr(v, d, a, data), |()| ()) }
 }
