@@ -1,15 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The extension itself: `KVM_CAP_X86_VCOUNTERS`, per-VM opt-in, and each
-//! vCPU's virtual APERF/MPERF (EMULATE: guest reads and writes are
-//! intercepted and served from counters that advance with the guest TSC
-//! while the vCPU's context is live).
+//! vCPU's own APERF/MPERF, in one of three modes:
+//! - EMULATE: guest reads and writes are intercepted and served from
+//!   counters that advance with the guest TSC while the context is live;
+//! - RUN: the guest's values sit in the MSRs from the load to the put of
+//!   its live context, reads pass through, writes are intercepted;
+//! - ENTRY: the same, switched at every VM-entry and VM-exit.
 
-use crate::host;
+use crate::host::{self, CpuBank};
 use crate::kvm::{EnableCap, Extension, MsrAccess, MsrFault, Vcpu, VcpuCell, VcpuStat, Vm};
-use crate::logic::aperfmperf::{Counter, VirtualCounters};
+use crate::logic::aperfmperf::Counter;
 use crate::logic::cap::{self, CapError, HostCaps, VcpuCaps, VmConfig};
 use crate::logic::live::{LiveClock, Transition};
+use crate::logic::switch::{GuestCounters, Now};
 use crate::logic::uapi::{Features, Mode};
 use kernel::{
     bindings,
@@ -27,14 +31,39 @@ const GET_VCPU_STATE: u32 =
 /// The extension: what this host offers, fixed at module init.
 pub(crate) struct Counters {
     caps: HostCaps,
+    /// APERF/MPERF are simulated (test kernels): guest reads must exit.
+    simulated: bool,
     /// Origin of the nanosecond clock of the live-time accounting.
     epoch: Instant<Monotonic>,
 }
 
+/// The instant of an EMULATE read or switch. Preemption must be off (the
+/// ratio is this CPU's).
+fn now(vcpu: &Vcpu) -> Now {
+    Now {
+        tsc: vcpu.l1_tsc(),
+        ratio: host::current_ratio(),
+    }
+}
+
+/// Adds host MSR accesses of the switch code to the stat of `mode`.
+fn count_accesses(vcpu: &Vcpu, mode: Mode, accesses: u64) {
+    let stat = match mode {
+        Mode::Run => VcpuStat::MsrAccessesRun,
+        Mode::Entry => VcpuStat::MsrAccessesEntry,
+        // EMULATE computes; it never touches the MSRs.
+        Mode::Auto | Mode::Emulate => return,
+    };
+    if accesses != 0 {
+        vcpu.stat_add(stat, accesses);
+    }
+}
+
 impl Counters {
-    pub(crate) fn new(caps: HostCaps) -> Self {
+    pub(crate) fn new(caps: HostCaps, simulated: bool) -> Self {
         Self {
             caps,
+            simulated,
             epoch: Instant::now(),
         }
     }
@@ -52,18 +81,19 @@ impl Counters {
         data: &VcpuData,
         event: impl FnOnce(&mut LiveClock, u64) -> Transition,
     ) {
-        let now = self.now_ns();
-        let tsc = vcpu.l1_tsc();
-        let tr = data.state.with(|s| {
-            let tr = event(&mut s.clock, now);
+        let now_ns = self.now_ns();
+        let (tr, mode, accesses) = data.state.with(|s| {
+            let tr = event(&mut s.clock, now_ns);
+            let mut accesses = 0;
             if tr.started {
-                s.counters.start(tsc);
+                accesses += s.counters.live_start(now(vcpu), &mut CpuBank);
             }
             if tr.stopped.is_some() {
-                s.counters.stop(tsc, host::current_ratio());
+                accesses += s.counters.live_stop(now(vcpu), &mut CpuBank);
             }
-            tr
+            (tr, s.counters.mode(), accesses)
         });
+        count_accesses(vcpu, mode, accesses);
         if tr.started {
             vcpu.stat_add(VcpuStat::Switches, 1);
         }
@@ -91,7 +121,7 @@ pub(crate) struct VcpuData {
 /// The live context and the guest's counters of one vCPU.
 struct VcpuState {
     clock: LiveClock,
-    counters: VirtualCounters,
+    counters: GuestCounters,
 }
 
 /// CPUID.06H:ECX[0], APERFMPERF.
@@ -116,6 +146,9 @@ impl VcpuData {
         let counter = Counter::from_msr(msr.index)?;
         if !self.has_aperfmperf() {
             return None;
+        }
+        if !msr.host_initiated {
+            vcpu.stat_add(VcpuStat::MsrExits, 1);
         }
         if !msr.host_initiated && !guest_has_aperfmperf(vcpu) {
             return Some(Err(MsrFault));
@@ -154,10 +187,12 @@ impl Extension for Counters {
             Ok(c) => c,
             Err(f) => return Some(Err(f)),
         };
-        let tsc = vcpu.l1_tsc();
-        Some(Ok(data.state.with(|s| {
-            s.counters.read(counter, tsc, host::current_ratio())
-        })))
+        let (value, mode, accesses) = data.state.with(|s| {
+            let (value, accesses) = s.counters.read(counter, now(vcpu), &mut CpuBank);
+            (value, s.counters.mode(), accesses)
+        });
+        count_accesses(vcpu, mode, accesses);
+        Some(Ok(value))
     }
 
     fn set_msr(
@@ -171,9 +206,11 @@ impl Extension for Counters {
             Ok(c) => c,
             Err(f) => return Some(Err(f)),
         };
-        let tsc = vcpu.l1_tsc();
-        data.state
-            .with(|s| s.counters.write(counter, value, tsc, host::current_ratio()));
+        let (mode, accesses) = data.state.with(|s| {
+            let accesses = s.counters.write(counter, value, now(vcpu), &mut CpuBank);
+            (s.counters.mode(), accesses)
+        });
+        count_accesses(vcpu, mode, accesses);
         Some(Ok(()))
     }
 
@@ -194,10 +231,14 @@ impl Extension for Counters {
         Ok(Some(KBox::new(VmData { config }, GFP_KERNEL)?))
     }
 
-    fn vcpu_create(&self, vm: &VmData, _vcpu: &Vcpu) -> Result<KBox<VcpuData>> {
+    fn vcpu_create(&self, vm: &VmData, vcpu: &Vcpu) -> Result<KBox<VcpuData>> {
+        // What the first KVM_RUN will pick, unless the TSC changes first.
+        let mode = self
+            .aperfmperf_mode(vcpu, &vm.config)
+            .unwrap_or(Mode::Emulate);
         let state = VcpuState {
             clock: LiveClock::new(),
-            counters: VirtualCounters::new(),
+            counters: GuestCounters::new(mode),
         };
         Ok(KBox::new(
             VcpuData {
@@ -209,9 +250,41 @@ impl Extension for Counters {
     }
 
     fn run_enter(&self, vcpu: &Vcpu, data: &Self::VcpuData) -> Result {
-        self.aperfmperf_mode(vcpu, &data.config)?;
+        let mode = self.aperfmperf_mode(vcpu, &data.config)?;
+        // Not live yet: the values are stable and can move between modes
+        // (the TSC frequency may have changed since the vCPU was created).
+        let changed = data.state.with(|s| {
+            let changed = s.counters.mode() != mode;
+            if changed {
+                s.counters.set_mode(mode, now(vcpu), &mut CpuBank);
+            }
+            changed
+        });
+        if changed {
+            self.set_intercepts(vcpu, data, mode);
+        }
         self.account(vcpu, data, LiveClock::run_enter);
         Ok(())
+    }
+
+    fn guest_enter(&self, vcpu: &Vcpu, data: &Self::VcpuData) {
+        let (mode, accesses) = data
+            .state
+            .with(|s| (s.counters.mode(), s.counters.guest_enter(&mut CpuBank)));
+        count_accesses(vcpu, mode, accesses);
+    }
+
+    fn guest_exit(&self, vcpu: &Vcpu, data: &Self::VcpuData) {
+        let (mode, accesses) = data
+            .state
+            .with(|s| (s.counters.mode(), s.counters.guest_exit(&mut CpuBank)));
+        count_accesses(vcpu, mode, accesses);
+    }
+
+    fn recalc_msr_intercepts(&self, vcpu: &Vcpu, data: &Self::VcpuData) {
+        // The vendor module just reset them to KVM's defaults.
+        let mode = data.state.with(|s| s.counters.mode());
+        self.set_intercepts(vcpu, data, mode);
     }
 
     fn run_exit(&self, vcpu: &Vcpu, data: &Self::VcpuData) {
@@ -257,12 +330,12 @@ impl Extension for Counters {
             if c.features.contains(Features::PMU) {
                 out.0.pmu_mode = c.pmu_mode as u32;
             }
-            let tsc = vcpu.l1_tsc();
+            // Outside KVM_RUN nothing is loaded: no MSR is touched.
             (out.0.aperf, out.0.mperf) = data.state.with(|s| {
-                let ratio = host::current_ratio();
+                let now = now(vcpu);
                 (
-                    s.counters.read(Counter::Aperf, tsc, ratio),
-                    s.counters.read(Counter::Mperf, tsc, ratio),
+                    s.counters.read(Counter::Aperf, now, &mut CpuBank).0,
+                    s.counters.read(Counter::Mperf, now, &mut CpuBank).0,
                 )
             });
         }
@@ -276,11 +349,30 @@ impl Extension for Counters {
 
 impl Counters {
     /// The APERF/MPERF mode `vcpu` runs in, or why it cannot run.
+    /// EMULATE (which costs nothing while nobody reads) without the feature.
     fn aperfmperf_mode(&self, vcpu: &Vcpu, config: &VmConfig) -> Result<Mode> {
+        if !config.features.contains(Features::APERFMPERF) {
+            return Ok(Mode::Emulate);
+        }
         let vcpu_caps = VcpuCaps {
             tsc_scaled: vcpu.tsc_scaled(),
         };
         cap::effective_aperfmperf_mode(config.aperfmperf_mode, &self.caps, vcpu_caps).map_err(errno)
+    }
+
+    /// Guest reads pass through in the hardware modes, unless the counters
+    /// are simulated or the guest lacks the CPUID bit (its reads must
+    /// #GP). Writes always exit: the host's offsets must follow them.
+    fn set_intercepts(&self, vcpu: &Vcpu, data: &VcpuData, mode: Mode) {
+        if !data.has_aperfmperf() {
+            return;
+        }
+        let passthrough = matches!(mode, Mode::Run | Mode::Entry)
+            && !self.simulated
+            && guest_has_aperfmperf(vcpu);
+        for msr in Counter::MSRS {
+            vcpu.set_msr_intercept(msr, !passthrough, true);
+        }
     }
 }
 

@@ -5,10 +5,11 @@
 use crate::logic::{
     aperfmperf::Ratio,
     cap::{effective_aperfmperf_mode, HostCaps, VcpuCaps},
+    switch::CounterBank,
     uapi::Mode,
 };
 use crate::vendor::Vendor;
-use kernel::fmt;
+use kernel::{bindings, fmt};
 
 mod shim {
     extern "C" {
@@ -17,20 +18,16 @@ mod shim {
     }
 }
 
-/// Whether this module switches hardware APERF/MPERF (RUN and ENTRY
-/// modes). Until the vendor backends do, no host is offered them, even
-/// one whose CPU has the counters: AUTO then means EMULATE.
-const HARDWARE_MODES: bool = false;
-
 /// Reads the host's capabilities for `vendor`.
 pub(crate) fn probe(vendor: &dyn Vendor) -> HostCaps {
     HostCaps {
         vendor: vendor.kind(),
         // SAFETY: the shim only reads boot_cpu_data, which is set up long
         // before any module can load and never changes afterwards.
-        aperfmperf: HARDWARE_MODES && unsafe { shim::vcounters_host_has_aperfmperf() },
+        aperfmperf: unsafe { shim::vcounters_host_has_aperfmperf() },
         // No mediated PMU backend yet.
         pmu: false,
+        guest_mperf_scaled: vendor.guest_mperf_scaled(),
     }
 }
 
@@ -45,6 +42,43 @@ pub(crate) fn current_ratio() -> Ratio {
         Ratio::new(acnt, mcnt)
     } else {
         Ratio::ONE
+    }
+}
+
+/// Whether the kernel simulates APERF/MPERF (a test kernel booted with
+/// `aperfmperf_sim`): guest reads must then be intercepted and served from
+/// the simulation, since the real MSRs do not hold the guest's values.
+pub(crate) fn counters_simulated() -> bool {
+    // SAFETY: reads a flag set at boot.
+    unsafe { bindings::aperfmperf_simulated() }
+}
+
+/// This CPU's APERF/MPERF, through the kernel's switch helpers, which keep
+/// the host's view continuous while a guest's values are loaded.
+///
+/// Use it with preemption disabled (inside `VcpuCell::with`), so that a
+/// load and its put happen on the same CPU; the helpers disable IRQs
+/// themselves around each switch.
+pub(crate) struct CpuBank;
+
+impl CounterBank for CpuBank {
+    fn load(&mut self, aperf: u64, mperf: u64) {
+        // SAFETY: plain values; the helper checks that nothing is loaded.
+        unsafe { bindings::aperfmperf_guest_load(aperf, mperf) }
+    }
+
+    fn put(&mut self) -> (u64, u64) {
+        let (mut aperf, mut mperf) = (0, 0);
+        // SAFETY: writes the two locals only.
+        unsafe { bindings::aperfmperf_guest_put(&mut aperf, &mut mperf) };
+        (aperf, mperf)
+    }
+
+    fn read_loaded(&mut self) -> (u64, u64) {
+        let (mut aperf, mut mperf) = (0, 0);
+        // SAFETY: writes the two locals only.
+        unsafe { bindings::aperfmperf_guest_read(&mut aperf, &mut mperf) };
+        (aperf, mperf)
     }
 }
 

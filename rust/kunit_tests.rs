@@ -106,3 +106,84 @@ mod aperfmperf {
         assert_eq!(c.read(Counter::Aperf, 0, r), u64::MAX);
     }
 }
+
+/// The host's switch helpers (patches/0009), through the module's bank,
+/// on simulated counters: a test kernel booted with `aperfmperf_sim`, as
+/// `make check`'s KUnit boot is. Elsewhere the MSRs may be absent or read
+/// 0, and the checks reduce to the helpers running without a report.
+#[kunit_tests(kvm_vcounters_host_switch)]
+mod host_switch {
+    use crate::host::{self, CpuBank};
+    use crate::kvm::VcpuCell;
+    use crate::logic::switch::CounterBank;
+    use kernel::bindings;
+
+    fn host_view() -> (u64, u64) {
+        let (mut aperf, mut mperf) = (0, 0);
+        // SAFETY: writes the two locals; callers keep preemption off.
+        unsafe { bindings::aperfmperf_read(&mut aperf, &mut mperf) };
+        (aperf, mperf)
+    }
+
+    #[test]
+    fn host_view_stays_continuous_while_guest_values_wrap() {
+        let simulated = host::counters_simulated();
+        // Preemption off: the load and the put must hit the same CPU.
+        // (Assertions come after: a failing one must not leave it off.)
+        let (h0, h1, h2, g) = VcpuCell::new(()).with(|()| {
+            let mut bank = CpuBank;
+            let h0 = host_view();
+            bank.load(u64::MAX - 3000, u64::MAX - 2000);
+            // Spin until the guest's MPERF wrapped and then counted long
+            // enough (2^26 cycles, ~25 ms) for the switch windows not to
+            // matter much: under TCG the host may deschedule the vCPU
+            // thread inside one, and the TSC jumps.
+            let mut spins = 0u64;
+            while simulated && !(1 << 26..1 << 32).contains(&bank.read_loaded().1) {
+                spins += 1;
+                if spins > 100_000_000 {
+                    break;
+                }
+            }
+            let h1 = host_view();
+            let g = bank.put();
+            (h0, h1, host_view(), g)
+        });
+        if !simulated {
+            return;
+        }
+        let ((a0, m0), (a1, m1), (a2, m2), (ga, gm)) = (h0, h1, h2, g);
+        // The guest's values wrapped like hardware counters.
+        assert!((1 << 26..1 << 32).contains(&gm));
+        // The host counted on through the guest's interval, at least what
+        // the guest counted, at the same 5/4 ratio (within 5%: the reads
+        // and writes of APERF and of MPERF are a few instructions apart,
+        // in TSC time anything when TCG's thread is descheduled).
+        assert!(m0 < m1 && m1 <= m2);
+        assert!(a0 < a1 && a1 <= a2);
+        let guest_m = gm.wrapping_sub(u64::MAX - 2000);
+        let guest_a = ga.wrapping_sub(u64::MAX - 3000);
+        assert!(m2 - m0 >= guest_m);
+        let (da, dm) = (a2 - a0, m2 - m0);
+        assert!(da >= dm + dm / 4 - dm / 20 && da <= dm + dm / 4 + dm / 20);
+        assert!(guest_a >= guest_m + guest_m / 4 - guest_m / 20);
+        assert!(guest_a <= guest_m + guest_m / 4 + guest_m / 20);
+    }
+
+    #[test]
+    fn nothing_stays_loaded() {
+        // After a put the host reads its own values: a second load works
+        // (the helper warns, and the kernel report fails the run, if a
+        // load found guest values still in place).
+        let m = VcpuCell::new(()).with(|()| {
+            let mut bank = CpuBank;
+            bank.load(1, 2);
+            let _ = bank.put();
+            bank.load(3, 4);
+            bank.put().1
+        });
+        if host::counters_simulated() {
+            assert!(m >= 4);
+        }
+    }
+}

@@ -146,6 +146,14 @@ impl Vcpu {
         (!e.is_null()).then(|| unsafe { *e })
     }
 
+    /// Intercepts (`true`) or passes through guest reads and writes of
+    /// `msr`, through the vendor module. Takes effect at the next entry.
+    pub(crate) fn set_msr_intercept(&self, msr: u32, read: bool, write: bool) {
+        // SAFETY: `self` is a live vCPU, and callers run in its task
+        // (ioctls and callbacks under its mutex), which owns its bitmaps.
+        unsafe { bindings::kvm_x86_ext_set_msr_intercept(self.as_raw(), msr, read, write) }
+    }
+
     /// Whether the vCPU's TSC runs at a hardware-scaled rate.
     pub(crate) fn tsc_scaled(&self) -> bool {
         // SAFETY: `self` is a live vCPU.
@@ -164,6 +172,12 @@ pub(crate) enum VcpuStat {
     HaltedNs = 1,
     /// `vcounters_switches`: the context became live or stopped being live.
     Switches = 2,
+    /// `vcounters_msr_accesses_run`: host MSR accesses of RUN switching.
+    MsrAccessesRun = 3,
+    /// `vcounters_msr_accesses_entry`: host MSR accesses of ENTRY switching.
+    MsrAccessesEntry = 4,
+    /// `vcounters_msr_exits`: guest APERF/MPERF accesses that exited.
+    MsrExits = 5,
 }
 
 /// What `KVM_ENABLE_CAP` on a VM asked for.

@@ -50,12 +50,19 @@ impl kernel::Module for VCounters {
         pr_info!(
             "{} backend, host APERFMPERF {}, features {:#x}, modes {}\n",
             vendor.name(),
-            if caps.aperfmperf { "yes" } else { "no" },
+            match (caps.aperfmperf, host::counters_simulated()) {
+                (true, true) => "simulated",
+                (true, false) => "yes",
+                (false, _) => "no",
+            },
             caps.supported_features().bits(),
             host::ModeList(&caps),
         );
         Ok(VCounters {
-            _registration: kvm::Registration::new(module, Counters::new(caps))?,
+            _registration: kvm::Registration::new(
+                module,
+                Counters::new(caps, host::counters_simulated()),
+            )?,
         })
     }
 }

@@ -51,6 +51,15 @@ void vcounters_vcpu_stat_add(struct kvm_vcpu *vcpu, u32 stat, u64 delta)
 	case 2:
 		vcpu->stat.vcounters_switches += delta;
 		break;
+	case 3:
+		vcpu->stat.vcounters_msr_accesses_run += delta;
+		break;
+	case 4:
+		vcpu->stat.vcounters_msr_accesses_entry += delta;
+		break;
+	case 5:
+		vcpu->stat.vcounters_msr_exits += delta;
+		break;
 	default:
 		WARN_ON_ONCE(1);
 	}

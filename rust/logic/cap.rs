@@ -40,6 +40,9 @@ pub struct HostCaps {
     pub aperfmperf: bool,
     /// A mediated PMU backend is available for guests.
     pub pmu: bool,
+    /// Guest reads of MPERF in the hardware modes count at the guest's
+    /// scaled TSC rate (the vendor backend knows).
+    pub guest_mperf_scaled: bool,
 }
 
 impl HostCaps {
@@ -123,14 +126,15 @@ pub struct VcpuCaps {
 ///
 /// In the hardware modes the guest reads MPERF straight from the MSR,
 /// which counts at the host's TSC rate; with a scaled guest TSC that rate
-/// is wrong, so such a vCPU must emulate. `Auto` prefers RUN: it switches
-/// at vcpu_load/vcpu_put, far less often than ENTRY.
+/// is wrong, so such a vCPU must emulate unless the vendor scales guest
+/// MPERF reads too. `Auto` prefers RUN: it switches at vcpu_load/vcpu_put,
+/// far less often than ENTRY.
 pub fn effective_aperfmperf_mode(
     requested: Mode,
     host: &HostCaps,
     vcpu: VcpuCaps,
 ) -> Result<Mode, CapError> {
-    let hardware_ok = host.aperfmperf && !vcpu.tsc_scaled;
+    let hardware_ok = host.aperfmperf && (!vcpu.tsc_scaled || host.guest_mperf_scaled);
     match requested {
         Mode::Auto if hardware_ok => Ok(Mode::Run),
         Mode::Auto | Mode::Emulate => Ok(Mode::Emulate),
@@ -147,11 +151,13 @@ mod tests {
         vendor: VendorKind::Svm,
         aperfmperf: false,
         pmu: false,
+        guest_mperf_scaled: false,
     };
     const FULL: HostCaps = HostCaps {
         vendor: VendorKind::Vmx,
         aperfmperf: true,
         pmu: true,
+        guest_mperf_scaled: false,
     };
     const A: u64 = Features::APERFMPERF.bits();
     const P: u64 = Features::PMU.bits();
@@ -256,5 +262,22 @@ mod tests {
                 Err(CapError::NotSupported)
             );
         }
+    }
+
+    #[test]
+    fn vendor_that_scales_guest_mperf_keeps_hardware_modes() {
+        let scaled = VcpuCaps { tsc_scaled: true };
+        let host = HostCaps {
+            guest_mperf_scaled: true,
+            ..FULL
+        };
+        assert_eq!(
+            effective_aperfmperf_mode(Mode::Auto, &host, scaled),
+            Ok(Mode::Run)
+        );
+        assert_eq!(
+            effective_aperfmperf_mode(Mode::Entry, &host, scaled),
+            Ok(Mode::Entry)
+        );
     }
 }

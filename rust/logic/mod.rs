@@ -11,4 +11,5 @@
 pub mod aperfmperf;
 pub mod cap;
 pub mod live;
+pub mod switch;
 pub mod uapi;

@@ -19,6 +19,10 @@ pub(crate) trait Vendor: Sync {
 
     /// Name of the KVM vendor module this backend works with.
     fn name(&self) -> &'static str;
+
+    /// Whether guest reads of a passed-through MPERF count at the guest's
+    /// scaled TSC rate. Where they do not, vCPUs with a scaled TSC emulate.
+    fn guest_mperf_scaled(&self) -> bool;
 }
 
 mod shim {

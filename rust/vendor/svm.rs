@@ -16,4 +16,11 @@ impl Vendor for Svm {
     fn name(&self) -> &'static str {
         "kvm_amd"
     }
+
+    fn guest_mperf_scaled(&self) -> bool {
+        // The TSC ratio MSR scales the guest's TSC reads; nothing scales
+        // a passed-through MPERF on every part KVM supports, so vCPUs
+        // with a scaled TSC emulate, as on VMX.
+        false
+    }
 }

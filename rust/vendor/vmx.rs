@@ -16,4 +16,10 @@ impl Vendor for Vmx {
     fn name(&self) -> &'static str {
         "kvm_intel"
     }
+
+    fn guest_mperf_scaled(&self) -> bool {
+        // The TSC multiplier applies to RDTSC, RDTSCP and RDMSR of
+        // IA32_TSC only; a guest RDMSR of MPERF returns the raw count.
+        false
+    }
 }
