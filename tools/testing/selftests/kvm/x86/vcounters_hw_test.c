@@ -1,0 +1,385 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The hardware modes, RUN and ENTRY, at the real hook points.
+ *
+ * Simulated counters (test kernel booted with aperfmperf_sim): per CPU,
+ * MPERF counts at the TSC rate and APERF at 5/4 of it, from 0 at TSC 0,
+ * so the truth is known from RDTSC. Checked there:
+ *  - guests sharing one CPU, one in RUN and one in ENTRY, each count only
+ *    their own time: together no more than the wall time, APERF at 5/4;
+ *  - with vCPUs of two VMs migrating across the CPUs and preempted, the
+ *    host's view through /dev/cpu/N/msr never runs ahead of the truth and
+ *    trails it by no more than the switch windows, and the scheduler
+ *    tick's sample (/proc/cpuinfo MHz) shows the 5/4 ratio;
+ *  - a RUN vCPU's MPERF matches its live time in the stats;
+ *  - KVM_SET_MSRS values survive a run, and wrap like the hardware.
+ * Real counters (booted with setcpuid=aperfmperf; under TCG they read 0):
+ *  - guest reads do not exit, guest writes do; RUN and ENTRY both.
+ * Without host APERFMPERF the test skips: the EMULATE tests cover that.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <unistd.h>
+#include <asm/msr-index.h>
+#include <linux/kvm_vcounters.h>
+
+#include "kvm_util.h"
+#include "processor.h"
+#include "test_util.h"
+
+#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
+#define BUSY_CHUNK		2000000ull
+#define READS			1000
+/*
+ * Upper bound, in TSC cycles, of one switch window on the host (read one
+ * side's values, write the other's; IRQs off) and of the skew between a
+ * userspace RDTSC and a /dev/cpu/N/msr read next to it (a syscall and an
+ * IPI, a few ms under TCG when the other CPU is busy).
+ */
+#define WINDOW			100000ull
+#define READ_SKEW		(50 * 1000 * 1000ull)
+
+static bool simulated;
+static unsigned long tsc_khz;
+
+static void guest_busy(void)
+{
+	volatile u64 i;
+
+	for (;;) {
+		GUEST_SYNC_ARGS(0, rdtsc(), rdmsr(MSR_IA32_MPERF), rdmsr(MSR_IA32_APERF), 0);
+		for (i = 0; i < BUSY_CHUNK; i++)
+			;
+	}
+}
+
+static struct kvm_vm *create_vm(u32 mode, int nr_vcpus, struct kvm_vcpu **vcpus,
+				void *guest_code)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_VCOUNTERS,
+		.args = { KVM_VCOUNTERS_APERFMPERF, mode },
+	};
+	struct kvm_vm *vm = vm_create(nr_vcpus);
+	int i;
+
+	vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
+	for (i = 0; i < nr_vcpus; i++) {
+		vcpus[i] = vm_vcpu_add(vm, i, guest_code);
+		vcpu_set_cpuid_feature(vcpus[i], X86_FEATURE_APERFMPERF);
+	}
+	return vm;
+}
+
+static struct kvm_vcounters_vcpu_state state(struct kvm_vcpu *vcpu)
+{
+	struct kvm_vcounters_vcpu_state st;
+
+	vcpu_ioctl(vcpu, KVM_VCOUNTERS_GET_VCPU_STATE, &st);
+	return st;
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "pin to CPU %d", cpu);
+}
+
+/* APERF advanced 5/4 as fast as MPERF, within the read skew of the ends. */
+static void check_ratio(const char *what, u64 aperf, u64 mperf)
+{
+	u64 want = mperf + mperf / 4;
+
+	TEST_ASSERT(aperf <= want + want / 50 + READ_SKEW / 4 &&
+		    aperf + want / 50 + READ_SKEW / 4 >= want,
+		    "%s: APERF %lu, MPERF %lu: not 5/4", what, aperf, mperf);
+}
+
+/* A vCPU thread: runs its vCPU until told to stop, migrating if asked. */
+struct runner {
+	struct kvm_vcpu *vcpu;
+	pthread_t thread;
+	int cpu;		/* pinned there; -1: flip between 0 and 1 */
+	unsigned int pause_us;	/* outside KVM_RUN after each exit */
+	volatile bool stop;
+	u64 runs;
+};
+
+static void *run_vcpu(void *arg)
+{
+	struct runner *r = arg;
+	struct ucall uc;
+
+	if (r->cpu >= 0)
+		pin(r->cpu);
+	while (!r->stop) {
+		if (r->cpu < 0)
+			pin(r->runs & 1);
+		vcpu_run(r->vcpu);
+		TEST_ASSERT(get_ucall(r->vcpu, &uc) == UCALL_SYNC, "unexpected exit");
+		r->runs++;
+		if (r->pause_us)
+			usleep(r->pause_us);
+	}
+	return NULL;
+}
+
+static void start(struct runner *r)
+{
+	pthread_create(&r->thread, NULL, run_vcpu, r);
+}
+
+static void finish(struct runner *r)
+{
+	r->stop = true;
+	pthread_join(r->thread, NULL);
+}
+
+/* Guests sharing one CPU each count only their own time. */
+static void test_shared_cpu(void)
+{
+	struct kvm_vcpu *va, *vb;
+	struct kvm_vm *a = create_vm(KVM_VCOUNTERS_MODE_RUN, 1, &va, guest_busy);
+	struct kvm_vm *b = create_vm(KVM_VCOUNTERS_MODE_ENTRY, 1, &vb, guest_busy);
+	struct runner ra = { .vcpu = va, .cpu = 1 }, rb = { .vcpu = vb, .cpu = 1 };
+	struct kvm_vcounters_vcpu_state sa, sb;
+	u64 t0, wall;
+
+	TEST_ASSERT_EQ(state(va).aperfmperf_mode, KVM_VCOUNTERS_MODE_RUN);
+	TEST_ASSERT_EQ(state(vb).aperfmperf_mode, KVM_VCOUNTERS_MODE_ENTRY);
+	t0 = rdtsc();
+	start(&ra);
+	start(&rb);
+	usleep(1500 * 1000);
+	finish(&ra);
+	finish(&rb);
+	wall = rdtsc() - t0;
+	sa = state(va);
+	sb = state(vb);
+	ksft_print_msg("shared CPU: wall %lu, RUN MPERF %llu (%llu%%), ENTRY MPERF %llu (%llu%%)\n",
+		       wall, sa.mperf, sa.mperf * 100 / wall, sb.mperf, sb.mperf * 100 / wall);
+	TEST_ASSERT(sa.mperf + sb.mperf <= wall, "two guests on one CPU counted %llu + %llu > %lu",
+		    sa.mperf, sb.mperf, wall);
+	TEST_ASSERT(sa.mperf > wall / 10 && sb.mperf > wall / 10,
+		    "a guest barely counted: %llu, %llu of %lu", sa.mperf, sb.mperf, wall);
+	check_ratio("RUN", sa.aperf, sa.mperf);
+	check_ratio("ENTRY", sb.aperf, sb.mperf);
+	kvm_vm_free(a);
+	kvm_vm_free(b);
+}
+
+static int msr_fd[2];
+
+/* The host's APERF and MPERF of @cpu, bracketed by this CPU's TSC. */
+static void host_view(int cpu, u64 *t0, u64 *aperf, u64 *mperf, u64 *t1)
+{
+	pin(cpu);
+	*t0 = rdtsc();
+	TEST_ASSERT(pread(msr_fd[cpu], aperf, 8, MSR_IA32_APERF) == 8, "read APERF");
+	TEST_ASSERT(pread(msr_fd[cpu], mperf, 8, MSR_IA32_MPERF) == 8, "read MPERF");
+	*t1 = rdtsc();
+}
+
+/* The tick's sample: /proc/cpuinfo's MHz is cpu_khz * APERF/MPERF. */
+static int cpuinfo_ratio_seen(void)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+	int seen = 0;
+	double mhz, want = tsc_khz * 1.25 / 1000, base = tsc_khz / 1000.0;
+
+	TEST_ASSERT(f, "open /proc/cpuinfo");
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "cpu MHz : %lf", &mhz) != 1)
+			continue;
+		/* A fresh sample shows 5/4; a stale one (idle CPU) the base. */
+		TEST_ASSERT((mhz > want * 0.98 && mhz < want * 1.02) ||
+			    (mhz > base * 0.98 && mhz < base * 1.02),
+			    "cpu MHz %.3f: neither 5/4 of %.3f nor the base", mhz, base);
+		seen += mhz > want * 0.98;
+	}
+	fclose(f);
+	return seen;
+}
+
+/*
+ * vCPUs of two VMs, busy and pausing, migrating and preempting each
+ * other on both CPUs, while the host's view is sampled against the truth.
+ */
+static void test_host_view(void)
+{
+	struct kvm_vcpu *va[2], *vb[2];
+	struct kvm_vm *a = create_vm(KVM_VCOUNTERS_MODE_RUN, 2, va, guest_busy);
+	struct kvm_vm *b = create_vm(KVM_VCOUNTERS_MODE_ENTRY, 2, vb, guest_busy);
+	struct runner r[4] = {
+		{ .vcpu = va[0], .cpu = -1 }, { .vcpu = va[1], .cpu = -1, .pause_us = 2000 },
+		{ .vcpu = vb[0], .cpu = -1 }, { .vcpu = vb[1], .cpu = 0, .pause_us = 1000 },
+	};
+	u64 t0, t1, aperf, mperf, ops, lag, max_lag[2] = { 0, 0 }, seen = 0;
+	u64 live, mhz_seen = 0;
+	int i, cpu, n;
+
+	for (cpu = 0; cpu < 2; cpu++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/dev/cpu/%d/msr", cpu);
+		msr_fd[cpu] = open(path, O_RDONLY);
+		__TEST_REQUIRE(msr_fd[cpu] >= 0, "needs /dev/cpu/N/msr (CONFIG_X86_MSR)");
+	}
+	for (i = 0; i < 4; i++)
+		start(&r[i]);
+	for (n = 0; n < 40; n++) {
+		for (cpu = 0; cpu < 2; cpu++) {
+			host_view(cpu, &t0, &aperf, &mperf, &t1);
+			/* The host's count never runs ahead of the truth ... */
+			TEST_ASSERT(mperf <= t1 && aperf <= t1 + t1 / 4 + 1,
+				    "CPU %d: host APERF %lu MPERF %lu ahead of TSC %lu", cpu, aperf,
+				    mperf, t1);
+			lag = t0 > mperf ? t0 - mperf : 0;
+			max_lag[cpu] = lag > max_lag[cpu] ? lag : max_lag[cpu];
+			seen++;
+		}
+		mhz_seen += cpuinfo_ratio_seen();
+		usleep(50 * 1000);
+	}
+	for (i = 0; i < 4; i++)
+		finish(&r[i]);
+
+	/* ... and trails it by the switch windows at most. */
+	ops = 0;
+	for (i = 0; i < 2; i++) {
+		ops += vcpu_get_stat(va[i], vcounters_msr_accesses_run) / 4;
+		ops += vcpu_get_stat(vb[i], vcounters_msr_accesses_entry) / 4;
+	}
+	ksft_print_msg("host view: %lu samples, %lu switches, lag CPU0 %lu CPU1 %lu cycles, "
+		       "runs %lu/%lu/%lu/%lu, 5/4 in /proc/cpuinfo %lu times\n",
+		       seen, ops, max_lag[0], max_lag[1], r[0].runs, r[1].runs, r[2].runs,
+		       r[3].runs, mhz_seen);
+	for (cpu = 0; cpu < 2; cpu++)
+		TEST_ASSERT(max_lag[cpu] <= ops * WINDOW + READ_SKEW,
+			    "CPU %d: host MPERF lags the truth by %lu after %lu switches", cpu,
+			    max_lag[cpu], ops);
+	TEST_ASSERT(mhz_seen > 0, "the tick never sampled the 5/4 ratio");
+
+	/* A RUN vCPU's MPERF is its live time. */
+	for (i = 0; i < 2; i++) {
+		struct kvm_vcounters_vcpu_state st = state(va[i]);
+
+		live = vcpu_get_stat(va[i], vcounters_live_ns) * (tsc_khz / 1000) / 1000;
+		TEST_ASSERT(st.mperf <= live + live / 20 + WINDOW && st.mperf >= live - live / 20,
+			    "RUN vCPU %d: MPERF %llu, live %lu cycles", i, st.mperf, live);
+		check_ratio("RUN vCPU", st.aperf, st.mperf);
+		live = vcpu_get_stat(vb[i], vcounters_live_ns) * (tsc_khz / 1000) / 1000;
+		st = state(vb[i]);
+		TEST_ASSERT(st.mperf <= live + WINDOW, "ENTRY vCPU %d: MPERF %llu > live %lu", i,
+			    st.mperf, live);
+	}
+	for (cpu = 0; cpu < 2; cpu++)
+		close(msr_fd[cpu]);
+	kvm_vm_free(a);
+	kvm_vm_free(b);
+}
+
+/* Migration values survive a run in the MSRs, and wrap. */
+static void test_set_msrs(u32 mode)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = create_vm(mode, 1, &vcpu, guest_busy);
+	struct ucall uc;
+	u64 start = ~0ull - 1000;
+
+	vcpu_set_msr(vcpu, MSR_IA32_MPERF, start);
+	vcpu_set_msr(vcpu, MSR_IA32_APERF, 12345);
+	TEST_ASSERT_EQ(state(vcpu).mperf, start);
+	vcpu_run(vcpu);
+	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
+	vcpu_run(vcpu);
+	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
+	/* MPERF wrapped past 0 within the busy chunk; APERF went on from 12345. */
+	TEST_ASSERT(uc.args[2] < start && uc.args[2] < (1ull << 40),
+		    "MPERF %lu did not wrap from %lu", uc.args[2], start);
+	TEST_ASSERT(uc.args[3] > 12345, "APERF %lu", uc.args[3]);
+	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_MPERF), state(vcpu).mperf);
+	kvm_vm_free(vm);
+}
+
+static void guest_reads(void)
+{
+	u64 v;
+	int i;
+
+	for (i = 0; i < READS; i++)
+		v = rdmsr(i & 1 ? MSR_IA32_APERF : MSR_IA32_MPERF);
+	GUEST_SYNC(v);
+	wrmsr(MSR_IA32_MPERF, 1ull << 50);
+	GUEST_SYNC(rdmsr(MSR_IA32_MPERF));
+	GUEST_DONE();
+}
+
+/* Real counters: reads pass through, writes exit. */
+static void test_passthrough(u32 mode)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = create_vm(mode, 1, &vcpu, guest_reads);
+	struct ucall uc;
+	u64 exits;
+
+	TEST_ASSERT_EQ(state(vcpu).aperfmperf_mode, mode);
+	vcpu_run(vcpu);
+	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
+	exits = vcpu_get_stat(vcpu, exits);
+	ksft_print_msg("mode %u: %d reads, %lu APERF/MPERF exits, %lu exits in all\n", mode,
+		       READS, vcpu_get_stat(vcpu, vcounters_msr_exits), exits);
+	TEST_ASSERT_EQ(vcpu_get_stat(vcpu, vcounters_msr_exits), 0);
+	TEST_ASSERT(exits < READS / 10, "%lu exits for %d passed-through reads", exits, READS);
+	vcpu_run(vcpu);
+	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
+	TEST_ASSERT_EQ(vcpu_get_stat(vcpu, vcounters_msr_exits), 1);
+	vcpu_run(vcpu);
+	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_DONE);
+	kvm_vm_free(vm);
+}
+
+static bool cmdline_has(const char *word)
+{
+	char buf[4096] = "";
+	int fd = open("/proc/cmdline", O_RDONLY);
+
+	TEST_ASSERT(fd >= 0, "open /proc/cmdline");
+	TEST_ASSERT(read(fd, buf, sizeof(buf) - 1) >= 0, "read /proc/cmdline");
+	close(fd);
+	return strstr(buf, word);
+}
+
+int main(void)
+{
+	struct kvm_vm *vm;
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
+	__TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_DISABLE_EXITS) & KVM_X86_DISABLE_EXITS_APERFMPERF,
+		       "RUN/ENTRY need host APERFMPERF; boot with aperfmperf_sim (simulated) or "
+		       "setcpuid=aperfmperf (TCG: reads 0); EMULATE is covered by the other tests");
+	simulated = cmdline_has("aperfmperf_sim");
+	vm = vm_create_barebones();
+	tsc_khz = __vm_ioctl(vm, KVM_GET_TSC_KHZ, NULL);
+	kvm_vm_free(vm);
+	TEST_ASSERT(tsc_khz > 0, "KVM_GET_TSC_KHZ");
+
+	if (!simulated) {
+		ksft_print_msg("real counters: passthrough checks only\n");
+		test_passthrough(KVM_VCOUNTERS_MODE_RUN);
+		test_passthrough(KVM_VCOUNTERS_MODE_ENTRY);
+		return 0;
+	}
+	test_set_msrs(KVM_VCOUNTERS_MODE_RUN);
+	test_set_msrs(KVM_VCOUNTERS_MODE_ENTRY);
+	test_shared_cpu();
+	test_host_view();
+	return 0;
+}
