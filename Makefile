@@ -15,12 +15,17 @@ KOBJ := $(CURDIR)/build/kbuild
 # Extra arguments for the module build, e.g. make module CLIPPY=1
 MODULE_ARGS := $(if $(CLIPPY),CLIPPY=1)
 
-.PHONY: all setup kernel module initramfs selftests demo check bench clean distclean
+.PHONY: all setup qemu kernel module initramfs selftests demo check bench clean distclean
 
-all: initramfs selftests
+all: qemu initramfs selftests
 
 setup:
 	$(S)/setup-host
+
+# The test machine: Debian's QEMU source with the series in qemu/.
+qemu: setup
+	$(S)/fetch-qemu
+	$(S)/build-qemu
 
 kernel: setup
 	$(S)/fetch-kernel
@@ -36,19 +41,19 @@ initramfs: module
 selftests: kernel
 	$(S)/build-selftests
 
-demo: initramfs selftests
+demo: qemu initramfs selftests
 	$(S)/demo
 
-check: initramfs selftests
+check: qemu initramfs selftests
 	$(S)/check
 
 # Cost of the hooks for VMs that did not opt in (exits/s, module loaded
 # vs not, same boot).
-bench: initramfs selftests
+bench: qemu initramfs selftests
 	$(S)/bench
 
 clean:
-	rm -rf build/kbuild build/initramfs* build/selftests target
+	rm -rf build/kbuild build/qemu-build build/initramfs* build/selftests target
 	rm -f kvm_vcounters.ko
 
 # Also the patched source tree; the download cache in ~/.cache stays.
