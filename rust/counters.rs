@@ -31,8 +31,6 @@ const GET_VCPU_STATE: u32 =
 /// The extension: what this host offers, fixed at module init.
 pub(crate) struct Counters {
     caps: HostCaps,
-    /// APERF/MPERF are simulated (test kernels): guest reads must exit.
-    simulated: bool,
     /// Origin of the nanosecond clock of the live-time accounting.
     epoch: Instant<Monotonic>,
 }
@@ -60,10 +58,9 @@ fn count_accesses(vcpu: &Vcpu, mode: Mode, accesses: u64) {
 }
 
 impl Counters {
-    pub(crate) fn new(caps: HostCaps, simulated: bool) -> Self {
+    pub(crate) fn new(caps: HostCaps) -> Self {
         Self {
             caps,
-            simulated,
             epoch: Instant::now(),
         }
     }
@@ -360,15 +357,14 @@ impl Counters {
         cap::effective_aperfmperf_mode(config.aperfmperf_mode, &self.caps, vcpu_caps).map_err(errno)
     }
 
-    /// Guest reads pass through in the hardware modes, unless the counters
-    /// are simulated or the guest lacks the CPUID bit (its reads must
-    /// #GP). Writes always exit: the host's offsets must follow them.
+    /// Guest reads pass through in the hardware modes, unless the guest
+    /// lacks the CPUID bit (its reads must #GP). Writes always exit: the
+    /// host's offsets must follow them.
     fn set_intercepts(&self, vcpu: &Vcpu, data: &VcpuData, mode: Mode) {
         if !data.has_aperfmperf() {
             return;
         }
         let passthrough = matches!(mode, Mode::Run | Mode::Entry)
-            && !self.simulated
             && guest_has_aperfmperf(vcpu);
         for msr in Counter::MSRS {
             vcpu.set_msr_intercept(msr, !passthrough, true);

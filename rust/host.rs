@@ -18,13 +18,18 @@ mod shim {
     }
 }
 
+/// Whether the host CPUs have APERF/MPERF (X86_FEATURE_APERFMPERF).
+pub(crate) fn has_aperfmperf() -> bool {
+    // SAFETY: the shim only reads boot_cpu_data, which is set up long
+    // before any module can load and never changes afterwards.
+    unsafe { shim::vcounters_host_has_aperfmperf() }
+}
+
 /// Reads the host's capabilities for `vendor`.
 pub(crate) fn probe(vendor: &dyn Vendor) -> HostCaps {
     HostCaps {
         vendor: vendor.kind(),
-        // SAFETY: the shim only reads boot_cpu_data, which is set up long
-        // before any module can load and never changes afterwards.
-        aperfmperf: unsafe { shim::vcounters_host_has_aperfmperf() },
+        aperfmperf: has_aperfmperf(),
         // No mediated PMU backend yet.
         pmu: false,
         guest_mperf_scaled: vendor.guest_mperf_scaled(),
@@ -43,14 +48,6 @@ pub(crate) fn current_ratio() -> Ratio {
     } else {
         Ratio::ONE
     }
-}
-
-/// Whether the kernel simulates APERF/MPERF (a test kernel booted with
-/// `aperfmperf_sim`): guest reads must then be intercepted and served from
-/// the simulation, since the real MSRs do not hold the guest's values.
-pub(crate) fn counters_simulated() -> bool {
-    // SAFETY: reads a flag set at boot.
-    unsafe { bindings::aperfmperf_simulated() }
 }
 
 /// This CPU's APERF/MPERF, through the kernel's switch helpers, which keep

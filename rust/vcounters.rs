@@ -50,18 +50,14 @@ impl kernel::Module for VCounters {
         pr_info!(
             "{} backend, host APERFMPERF {}, features {:#x}, modes {}\n",
             vendor.name(),
-            match (caps.aperfmperf, host::counters_simulated()) {
-                (true, true) => "simulated",
-                (true, false) => "yes",
-                (false, _) => "no",
-            },
+            if caps.aperfmperf { "yes" } else { "no" },
             caps.supported_features().bits(),
             host::ModeList(&caps),
         );
         Ok(VCounters {
             _registration: kvm::Registration::new(
                 module,
-                Counters::new(caps, host::counters_simulated()),
+                Counters::new(caps),
             )?,
         })
     }
