@@ -8,9 +8,8 @@
  *  - per vcpu_load/put pair: RUN accesses over the switches (live starts
  *    and stops, two per pair);
  *  - exits per guest read: APERF/MPERF exits over READS guest RDMSRs.
- * Needs host APERFMPERF for RUN and ENTRY (make bench boots the test
- * kernel with setcpuid=aperfmperf: TCG's counters read 0, which does not
- * change the counts).
+ * Needs host APERFMPERF for RUN and ENTRY (make bench's test machine has
+ * them).
  *
  *   msr_cost_bench
  */
