@@ -16,7 +16,6 @@ use crate::logic::live::{LiveClock, Transition};
 use crate::logic::switch::{GuestCounters, Now};
 use crate::logic::uapi::{Features, Mode};
 use kernel::{
-    bindings,
     prelude::*,
     time::{Instant, Monotonic},
     transmute::AsBytes,
@@ -121,7 +120,10 @@ struct VcpuState {
     counters: GuestCounters,
 }
 
-/// CPUID.06H:ECX[0], APERFMPERF.
+/// CPUID.06H:ECX[0], APERFMPERF. Not added to KVM_GET_SUPPORTED_CPUID: that
+/// answer is system-wide, and a VMM that copies it into a VM that did not
+/// opt in would give its guest counters whose accesses #GP. The VMM sets
+/// the bit for the VMs it opted in.
 const CPUID_APERFMPERF_LEAF: u32 = 6;
 const CPUID_APERFMPERF_ECX: u32 = 1 << 0;
 
@@ -166,13 +168,6 @@ impl Extension for Counters {
     type VcpuData = VcpuData;
 
     const MSRS: &'static [u32] = &Counter::MSRS;
-
-    fn supported_cpuid(&self, entry: &mut bindings::kvm_cpuid_entry2) {
-        // Every host has a mode (EMULATE needs no counter hardware).
-        if entry.function == CPUID_APERFMPERF_LEAF && entry.index == 0 {
-            entry.ecx |= CPUID_APERFMPERF_ECX;
-        }
-    }
 
     fn get_msr(
         &self,

@@ -25,11 +25,24 @@ pub(crate) fn has_aperfmperf() -> bool {
     unsafe { shim::vcounters_host_has_aperfmperf() }
 }
 
+/// Whether guest APERF/MPERF values can be loaded into this host's CPUs:
+/// they have the counters and every one keeps what is written to them.
+/// Hosts nested under a hypervisor that passes only the reads through have
+/// counters that drop or fault writes; RUN and ENTRY would hand a guest the
+/// host's counts there. Probes every CPU: call from process context, with
+/// no guest values loaded.
+pub(crate) fn counters_switchable() -> bool {
+    // SAFETY: the helper probes each CPU with IRQs off and the safe MSR
+    // accessors, restoring the host's counts; no guest values are loaded
+    // at module init, nor while the KUnit suites run.
+    has_aperfmperf() && unsafe { bindings::aperfmperf_guest_switch_ok() }
+}
+
 /// Reads the host's capabilities for `vendor`.
 pub(crate) fn probe(vendor: &dyn Vendor) -> HostCaps {
     HostCaps {
         vendor: vendor.kind(),
-        aperfmperf: has_aperfmperf(),
+        aperfmperf: counters_switchable(),
         // No mediated PMU backend yet.
         pmu: false,
         guest_mperf_scaled: vendor.guest_mperf_scaled(),

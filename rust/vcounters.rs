@@ -50,7 +50,11 @@ impl kernel::Module for VCounters {
         pr_info!(
             "{} backend, host APERFMPERF {}, features {:#x}, modes {}\n",
             vendor.name(),
-            if caps.aperfmperf { "yes" } else { "no" },
+            match (host::has_aperfmperf(), caps.aperfmperf) {
+                (true, true) => "yes",
+                (true, false) => "read-only (writes dropped or faulting)",
+                (false, _) => "no",
+            },
             caps.supported_features().bits(),
             host::ModeList(&caps),
         );

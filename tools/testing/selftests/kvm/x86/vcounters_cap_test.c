@@ -6,6 +6,11 @@
  * A failed KVM_ENABLE_CAP must change nothing: after each failure the VM
  * still accepts a valid enable (an attached VM would answer -EBUSY) and its
  * vCPUs report no feature.
+ *
+ * KVM_GET_SUPPORTED_CPUID never reports CPUID.06H:ECX[0]: it is system
+ * wide, and a VM that did not opt in must not be told it has counters.
+ * The cap and upstream's KVM_X86_DISABLE_EXITS_APERFMPERF own the same
+ * MSRs: whichever comes second fails with -EBUSY and changes nothing.
  */
 #include <errno.h>
 #include <string.h>
@@ -18,6 +23,7 @@
 
 #define A	KVM_VCOUNTERS_APERFMPERF
 #define P	KVM_VCOUNTERS_PMU
+#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
 
 static int enable_cap(struct kvm_vm *vm, u64 a0, u64 a1, u64 a2, u64 a3, u32 flags)
 {
@@ -199,6 +205,51 @@ static void test_state(void)
 	}
 }
 
+static void test_supported_cpuid(void)
+{
+	TEST_ASSERT(!kvm_cpu_has(X86_FEATURE_APERFMPERF),
+		    "KVM_GET_SUPPORTED_CPUID reports APERFMPERF to every VM");
+}
+
+static int disable_aperfmperf_exits(struct kvm_vm *vm)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_DISABLE_EXITS,
+		.args = { KVM_X86_DISABLE_EXITS_APERFMPERF },
+	};
+
+	return __vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
+}
+
+/* The cap and upstream's APERF/MPERF passthrough refuse each other. */
+static void test_other_owner(void)
+{
+	struct kvm_vm *vm;
+	int r;
+
+	if (!host_has_aperfmperf()) {
+		ksft_print_msg("no host APERFMPERF: KVM_X86_DISABLE_EXITS_APERFMPERF not offered\n");
+		return;
+	}
+
+	/* Passthrough first: the cap is refused, passthrough stays. */
+	vm = vm_create_barebones();
+	TEST_ASSERT_EQ(disable_aperfmperf_exits(vm), 0);
+	r = enable_cap(vm, A, 0, 0, 0, 0);
+	TEST_ASSERT(r == -1 && errno == EBUSY, "cap after passthrough: r %d errno %d", r, errno);
+	TEST_ASSERT_EQ(disable_aperfmperf_exits(vm), 0);
+	kvm_vm_free(vm);
+
+	/* The cap first: passthrough is refused, the VM stays opted in. */
+	vm = vm_create_barebones();
+	TEST_ASSERT_EQ(enable_cap(vm, A, 0, 0, 0, 0), 0);
+	r = disable_aperfmperf_exits(vm);
+	TEST_ASSERT(r == -1 && errno == EBUSY, "passthrough after cap: r %d errno %d", r, errno);
+	r = enable_cap(vm, A, 0, 0, 0, 0);
+	TEST_ASSERT(r == -1 && errno == EBUSY, "second enable: r %d errno %d", r, errno);
+	kvm_vm_free(vm);
+}
+
 int main(void)
 {
 	u64 supported = kvm_check_cap(KVM_CAP_X86_VCOUNTERS);
@@ -206,6 +257,8 @@ int main(void)
 	TEST_REQUIRE(supported);
 
 	test_check_extension(supported);
+	test_supported_cpuid();
+	test_other_owner();
 	test_errors(supported);
 	test_state();
 	return 0;

@@ -18,8 +18,8 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
+#include "vcounters.h"
 
-#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
 #define MAX_VCPUS		4
 
 static u64 rng_state;
@@ -255,9 +255,19 @@ int main(int argc, char *argv[])
 	long i;
 
 	supported = kvm_check_cap(KVM_CAP_X86_VCOUNTERS);
-	host_aperfmperf = kvm_check_cap(KVM_CAP_X86_DISABLE_EXITS) &
-			  KVM_X86_DISABLE_EXITS_APERFMPERF;
 	TEST_REQUIRE(supported);
+	/*
+	 * Whether the host offers RUN and ENTRY: it has APERF/MPERF and they
+	 * keep what is written (vcounters_hostwrites_test checks that answer
+	 * against the counters themselves).
+	 */
+	{
+		struct kvm_vm *vm = vm_create_barebones();
+
+		host_aperfmperf = !__vcounters_enable(vm, KVM_VCOUNTERS_APERFMPERF,
+						      KVM_VCOUNTERS_MODE_RUN);
+		kvm_vm_free(vm);
+	}
 	if (!seed) {
 		struct timespec ts;
 
