@@ -10,6 +10,9 @@
  *   mperf_tracks_tsc   a busy loop: MPERF advances with the TSC
  *   mperf_stops_halted a sleep (CPU 1 halts): MPERF barely moves
  *   aperf_ratio        APERF/MPERF is the model's 5/4
+ *   aperf_ratio_change the host changes the ratio while the guest runs
+ *                      (make check: qom-set aperf-permille 1500, then back
+ *                      to 1250, on the markers this test prints)
  *   writes_stick       a written value reads back plus what counted since
  *   wrap_clears_other  APERF wrapping clears MPERF, and the reverse
  * The PMU through perf_event_open, on CPU 1:
@@ -181,6 +184,46 @@ static void aperf_ratio(void)
 	 * within 1% over 200 ms.
 	 */
 	CHECK(r > RATIO * 0.99 && r < RATIO * 1.01, "ratio %.4f", r);
+}
+
+static double ratio_over(uint64_t cycles)
+{
+	struct sample a = sample(), b;
+
+	spin(cycles);
+	b = sample();
+	return (double)(b.aperf - a.aperf) / (b.mperf - a.mperf);
+}
+
+/* Sample 50 ms intervals until the ratio is @want (1%), or 20 s passed. */
+static double wait_ratio(double want)
+{
+	double r = 0;
+	int i;
+
+	for (i = 0; i < 400; i++) {
+		r = ratio_over(tsc_hz / 20);
+		if (r > want * 0.99 && r < want * 1.01)
+			break;
+	}
+	return r;
+}
+
+static void aperf_ratio_change(void)
+{
+	double r;
+
+	r = ratio_over(tsc_hz / 10);
+	printf("  before: %.4f\n", r);
+	CHECK(r > RATIO * 0.99 && r < RATIO * 1.01, "ratio %.4f before the change", r);
+	printf("@@MODEL-SET-RATIO@@\n");
+	r = wait_ratio(1.5);
+	printf("  after aperf-permille=1500: %.4f\n", r);
+	CHECK(r > 1.5 * 0.99 && r < 1.5 * 1.01, "ratio %.4f, never 1.5", r);
+	printf("@@MODEL-RATIO-SEEN@@\n");
+	r = wait_ratio(RATIO);
+	printf("  back to 1250: %.4f\n", r);
+	CHECK(r > RATIO * 0.99 && r < RATIO * 1.01, "ratio %.4f, never back to 1.25", r);
 }
 
 static void writes_stick(void)
@@ -386,6 +429,7 @@ static const struct {
 	{ "mperf_tracks_tsc", mperf_tracks_tsc },
 	{ "mperf_stops_halted", mperf_stops_halted },
 	{ "aperf_ratio", aperf_ratio },
+	{ "aperf_ratio_change", aperf_ratio_change },
 	{ "writes_stick", writes_stick },
 	{ "wrap_clears_other", wrap_clears_other },
 	{ "insns_exact", insns_exact },
