@@ -12,8 +12,9 @@ KERNEL_PKG_VERSION=${KERNEL_PKG_VERSION:-7.3.4-1~bpo13+1}
 
 # The QEMU the test machine runs: Debian's source package (bookworm-
 # backports, the version of the firmware packages) plus qemu/series.
-QEMU_PKG_VERSION=${QEMU_PKG_VERSION:-10.0.2+ds-2+deb13u1~bpo12+1}
-QEMU_UPSTREAM_VERSION=${QEMU_PKG_VERSION%%-*}
+QEMU_PKG_VERSION=${QEMU_PKG_VERSION:-1:10.0.2+ds-2+deb13u1~bpo12+1}
+QEMU_UPSTREAM_VERSION=${QEMU_PKG_VERSION#*:}
+QEMU_UPSTREAM_VERSION=${QEMU_UPSTREAM_VERSION%%-*}
 QSRC=$BUILD/qemu           # patched QEMU source tree
 QBUILD=$BUILD/qemu-build   # its meson build directory
 QEMU=${KVC_QEMU:-$QBUILD/qemu-system-x86_64}
