@@ -198,11 +198,17 @@ impl Extension for Counters {
             Ok(c) => c,
             Err(f) => return Some(Err(f)),
         };
-        let (mode, accesses) = data.state.with(|s| {
+        let (was, mode, accesses) = data.state.with(|s| {
+            let was = s.counters.mode();
             let accesses = s.counters.write(counter, value, now(vcpu), &mut CpuBank);
-            (s.counters.mode(), accesses)
+            (was, s.counters.mode(), accesses)
         });
-        count_accesses(vcpu, mode, accesses);
+        count_accesses(vcpu, was, accesses);
+        if mode != was {
+            // A value that may wrap while loaded: the guest's reads of the
+            // emulated counters must exit from now on.
+            self.set_intercepts(vcpu, data, mode);
+        }
         Some(Ok(()))
     }
 
@@ -244,15 +250,18 @@ impl Extension for Counters {
     fn run_enter(&self, vcpu: &Vcpu, data: &Self::VcpuData) -> Result {
         let mode = self.aperfmperf_mode(vcpu, &data.config)?;
         // Not live yet: the values are stable and can move between modes
-        // (the TSC frequency may have changed since the vCPU was created).
+        // (the TSC frequency may have changed since the vCPU was created;
+        // values that may wrap while loaded stay emulated until they have).
         let changed = data.state.with(|s| {
-            let changed = s.counters.mode() != mode;
-            if changed {
-                s.counters.set_mode(mode, now(vcpu), &mut CpuBank);
+            let was = s.counters.mode();
+            let now = now(vcpu);
+            let mode = s.counters.effective_mode(mode, now, &mut CpuBank);
+            if mode != was {
+                s.counters.set_mode(mode, now, &mut CpuBank);
             }
-            changed
+            (s.counters.mode() != was).then(|| s.counters.mode())
         });
-        if changed {
+        if let Some(mode) = changed {
             self.set_intercepts(vcpu, data, mode);
         }
         self.account(vcpu, data, LiveClock::run_enter);
@@ -314,9 +323,12 @@ impl Extension for Counters {
             let c = &data.config;
             out.0.features = c.features.bits();
             if c.features.contains(Features::APERFMPERF) {
-                // Before the first KVM_RUN the mode is what that run will
-                // pick; a mode it would refuse is reported as requested.
+                // Outside KVM_RUN, the mode the next run will pick; a mode
+                // it would refuse is reported as requested.
                 let mode = self.aperfmperf_mode(vcpu, c).unwrap_or(c.aperfmperf_mode);
+                let mode = data
+                    .state
+                    .with(|s| s.counters.effective_mode(mode, now(vcpu), &mut CpuBank));
                 out.0.aperfmperf_mode = mode as u32;
             }
             if c.features.contains(Features::PMU) {

@@ -7,7 +7,8 @@
 //! delta, APERF by that delta times the host's APERF/MPERF ratio (1 on a
 //! host without APERFMPERF). A write, by the guest or by userspace
 //! (migration), sets a counter; counting goes on from the written value.
-//! All arithmetic wraps at 2^64 like the hardware counters.
+//! The counters wrap at 2^64 like the hardware ones, with the SDM's rule
+//! that each is cleared when the other wraps ([`advance`]).
 
 /// The host's current APERF/MPERF ratio, `aperf / mperf`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,16 @@ impl Ratio {
             mperf >>= 1;
         }
         Self { aperf, mperf }
+    }
+
+    /// `delta * mperf / aperf`: the MPERF ticks in which APERF counts
+    /// `delta`, saturating like [`Ratio::scale`].
+    pub const fn unscale(self, delta: u64) -> u64 {
+        // aperf < 2^40 unless mperf == 1, and mperf < 2^20: as in scale.
+        let q = delta / self.aperf;
+        let r = delta % self.aperf;
+        q.saturating_mul(self.mperf)
+            .saturating_add(r * self.mperf / self.aperf)
     }
 
     /// `delta * aperf / mperf`, saturating at `u64::MAX` for absurd
@@ -80,6 +91,35 @@ impl Counter {
     }
 }
 
+/// `aperf` and `mperf` after `dm` MPERF ticks at `ratio`, by the SDM's rule
+/// for IA32_MPERF and IA32_APERF: when one wraps around, the other is
+/// cleared, and both count on from there. Once one has cleared the other,
+/// neither can wrap again within the same interval (2^64 more ticks).
+pub fn advance(aperf: u64, mperf: u64, dm: u64, ratio: Ratio) -> (u64, u64) {
+    let da = ratio.scale(dm);
+    // MPERF ticks until each wraps, if it does within `dm` (a counter at 0
+    // has 2^64 to go).
+    let mperf_wrap = (mperf != 0 && dm >= mperf.wrapping_neg()).then(|| mperf.wrapping_neg());
+    let aperf_wrap = (aperf != 0 && da >= aperf.wrapping_neg())
+        .then(|| ratio.unscale(aperf.wrapping_neg()).min(dm));
+    match (mperf_wrap, aperf_wrap) {
+        (Some(m), a) if a.is_none_or(|a| m <= a) => {
+            (da.saturating_sub(ratio.scale(m)), mperf.wrapping_add(dm))
+        }
+        (_, Some(a)) => (aperf.wrapping_add(da), dm - a),
+        _ => (aperf.wrapping_add(da), mperf.wrapping_add(dm)),
+    }
+}
+
+/// Whether values of APERF and MPERF may wrap around while a guest's
+/// counters are in the MSRs: a wrap there clears the other counter, and
+/// the host's view, offset from the values loaded, would jump. From below
+/// 2^63, at the fastest rate APERF has (a few times the TSC's), a wrap is
+/// decades away.
+pub const fn may_wrap_soon(aperf: u64, mperf: u64) -> bool {
+    (aperf | mperf) >> 63 != 0
+}
+
 /// The guest's virtual counters of one vCPU.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VirtualCounters {
@@ -92,9 +132,14 @@ pub struct VirtualCounters {
 impl VirtualCounters {
     /// Both counters at zero, not live.
     pub const fn new() -> Self {
+        Self::with_values(0, 0)
+    }
+
+    /// Counters holding `aperf` and `mperf`, not live.
+    pub const fn with_values(aperf: u64, mperf: u64) -> Self {
         Self {
-            aperf: 0,
-            mperf: 0,
+            aperf,
+            mperf,
             live_since: None,
         }
     }
@@ -110,8 +155,7 @@ impl VirtualCounters {
     pub fn stop(&mut self, tsc: u64, ratio: Ratio) {
         if let Some(since) = self.live_since.take() {
             let delta = tsc.saturating_sub(since);
-            self.mperf = self.mperf.wrapping_add(delta);
-            self.aperf = self.aperf.wrapping_add(ratio.scale(delta));
+            (self.aperf, self.mperf) = advance(self.aperf, self.mperf, delta, ratio);
         }
     }
 
@@ -189,9 +233,12 @@ mod tests {
     fn wraps_like_hardware_and_ignores_backwards_tsc() {
         let mut c = VirtualCounters::new();
         c.write(Counter::Mperf, u64::MAX - 1, 0, ONE);
+        c.write(Counter::Aperf, 1000, 0, ONE);
         c.start(10);
         c.stop(13, ONE);
         assert_eq!(c.read(Counter::Mperf, 0, ONE), 1);
+        // MPERF wrapped after 2 ticks: APERF was cleared then.
+        assert_eq!(c.read(Counter::Aperf, 0, ONE), 1);
         c.start(500);
         c.stop(400, ONE); // TSC written backwards
         assert_eq!(c.read(Counter::Mperf, 0, ONE), 1);
@@ -218,6 +265,24 @@ mod tests {
         }
         assert_eq!(Ratio::new(5, 4).scale(4000), 5000);
         assert_eq!(Ratio::new(3, 7).scale(700), 300);
+    }
+
+    #[test]
+    fn one_wrap_clears_the_other() {
+        let r = Ratio::new(5, 4);
+        // APERF wraps after 800 MPERF ticks (1000 APERF ticks): MPERF is
+        // cleared then and counts the 200 after.
+        assert_eq!(advance(u64::MAX - 999, 1 << 40, 1000, r), (250, 200));
+        // MPERF wraps after 100: APERF counts the 900 after at 5/4.
+        assert_eq!(advance(1 << 50, u64::MAX - 99, 1000, r), (1125, 900));
+        // Both would wrap: the first one wins, the other restarts at 0.
+        assert_eq!(advance(u64::MAX - 99, u64::MAX - 999, 1000, r), (1150, 920));
+        // Neither wraps.
+        assert_eq!(advance(5, 7, 1000, r), (1255, 1007));
+        // A counter at 0 has 2^64 ticks to go.
+        assert_eq!(advance(0, 0, u64::MAX, ONE), (u64::MAX, u64::MAX));
+        assert!(may_wrap_soon(1 << 63, 0) && may_wrap_soon(0, u64::MAX));
+        assert!(!may_wrap_soon((1 << 63) - 1, (1 << 63) - 1));
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! kernel, the host's switch helpers (`aperfmperf_guest_load` and friends,
 //! which keep the host's view continuous); in tests, a simulated CPU.
 
-use super::aperfmperf::{Counter, Ratio, VirtualCounters};
+use super::aperfmperf::{may_wrap_soon, Counter, Ratio, VirtualCounters};
 use super::uapi::Mode;
 
 /// One CPU's APERF/MPERF, as the host's switch helpers expose them.
@@ -29,11 +29,19 @@ pub const SWITCH_ACCESSES: u64 = 4;
 pub const READ_ACCESSES: u64 = 2;
 
 /// A vCPU's counters in a hardware mode.
+///
+/// Invariant: values that [`may_wrap_soon`] are never loaded. A wrap in the
+/// MSRs would clear the other counter there, and the host's view, which is
+/// offset from the values loaded, would jump by up to 2^64; the owner
+/// ([`GuestCounters`]) emulates such values instead.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HardwareCounters {
     /// The values while not loaded (`[APERF, MPERF]`).
     saved: [u64; 2],
     loaded: bool,
+    /// The guest context is live (RUN: loaded; ENTRY: between the start
+    /// and the stop of the live context, loaded only in guest mode).
+    live: bool,
 }
 
 const fn slot(counter: Counter) -> usize {
@@ -49,12 +57,18 @@ impl HardwareCounters {
         Self {
             saved: [aperf, mperf],
             loaded: false,
+            live: false,
         }
+    }
+
+    /// Whether the values may wrap around if loaded (then they must not be).
+    const fn may_wrap_soon(&self) -> bool {
+        may_wrap_soon(self.saved[0], self.saved[1])
     }
 
     /// Puts the values in the MSRs; returns the host MSR accesses.
     pub fn switch_in(&mut self, bank: &mut impl CounterBank) -> u64 {
-        if self.loaded {
+        if self.loaded || self.may_wrap_soon() {
             return 0;
         }
         bank.load(self.saved[0], self.saved[1]);
@@ -85,7 +99,7 @@ impl HardwareCounters {
 
     /// Sets `counter` to `value`; counting goes on from it. Returns the
     /// host MSR accesses: loaded values are switched out and back in, so
-    /// that the host's offsets stay right.
+    /// that the host's offsets stay right, unless they may now wrap.
     pub fn write(&mut self, counter: Counter, value: u64, bank: &mut impl CounterBank) -> u64 {
         let was_loaded = self.loaded;
         let mut accesses = self.switch_out(bank);
@@ -94,6 +108,17 @@ impl HardwareCounters {
             accesses += self.switch_in(bank);
         }
         accesses
+    }
+
+    /// The same values, emulated from `now` (live if this context is):
+    /// for values that may wrap while loaded.
+    fn emulated(&self, now: Now) -> VirtualCounters {
+        debug_assert!(!self.loaded);
+        let mut v = VirtualCounters::with_values(self.saved[0], self.saved[1]);
+        if self.live {
+            v.start(now.tsc);
+        }
+        v
     }
 }
 
@@ -136,8 +161,21 @@ impl GuestCounters {
         }
     }
 
-    /// Moves to `mode`, keeping the values. Call while the context is not
-    /// live (the values are stable then).
+    /// The mode a vCPU allowed `mode` runs in: a hardware mode only while
+    /// its values cannot wrap while loaded; EMULATE, which applies the
+    /// SDM's wrap rule in software, until they have wrapped there.
+    pub fn effective_mode(&self, mode: Mode, now: Now, bank: &mut impl CounterBank) -> Mode {
+        let aperf = self.read(Counter::Aperf, now, bank).0;
+        let mperf = self.read(Counter::Mperf, now, bank).0;
+        match mode {
+            Mode::Run | Mode::Entry if may_wrap_soon(aperf, mperf) => Mode::Emulate,
+            _ => mode,
+        }
+    }
+
+    /// Moves to `mode`, keeping the values; to EMULATE instead if they may
+    /// wrap while loaded ([`GuestCounters::mode`] tells). Call while the
+    /// context is not live (the values are stable then).
     pub fn set_mode(&mut self, mode: Mode, now: Now, bank: &mut impl CounterBank) {
         if mode == self.mode() || (mode == Mode::Auto && self.mode() == Mode::Emulate) {
             return;
@@ -156,8 +194,14 @@ impl GuestCounters {
                 c.start(now.tsc);
                 0
             }
-            Self::Run(c) => c.switch_in(bank),
-            Self::Entry(_) => 0,
+            Self::Run(c) => {
+                c.live = true;
+                c.switch_in(bank)
+            }
+            Self::Entry(c) => {
+                c.live = true;
+                0
+            }
         }
     }
 
@@ -170,7 +214,10 @@ impl GuestCounters {
             }
             // Normally out already (VM-exit); a put between entries would
             // find it loaded only if a hook were missed.
-            Self::Run(c) | Self::Entry(c) => c.switch_out(bank),
+            Self::Run(c) | Self::Entry(c) => {
+                c.live = false;
+                c.switch_out(bank)
+            }
         }
     }
 
@@ -198,7 +245,10 @@ impl GuestCounters {
         }
     }
 
-    /// Sets `counter` to `value`. Returns the host MSR accesses.
+    /// Sets `counter` to `value`. Returns the host MSR accesses. In a
+    /// hardware mode, values that may now wrap while loaded stay out of the
+    /// MSRs: the counters move to EMULATE ([`GuestCounters::mode`] tells;
+    /// the guest's reads must then be intercepted).
     pub fn write(
         &mut self,
         counter: Counter,
@@ -211,7 +261,13 @@ impl GuestCounters {
                 c.write(counter, value, now.tsc, now.ratio);
                 0
             }
-            Self::Run(c) | Self::Entry(c) => c.write(counter, value, bank),
+            Self::Run(c) | Self::Entry(c) => {
+                let accesses = c.write(counter, value, bank);
+                if c.may_wrap_soon() {
+                    *self = Self::Emulate(c.emulated(now));
+                }
+                accesses
+            }
         }
     }
 }
@@ -403,21 +459,60 @@ mod tests {
     }
 
     #[test]
-    fn writes_while_loaded_keep_the_host_right_and_wrap() {
+    fn writes_while_loaded_keep_the_host_right() {
         let mut cpu = SimCpu::new(1 << 20, 0);
         let mut g = GuestCounters::new(Mode::Run);
         g.live_start(NOW, &mut cpu);
-        let acc = g.write(Counter::Mperf, u64::MAX - 9, NOW, &mut cpu);
+        let acc = g.write(Counter::Mperf, (1 << 62) - 9, NOW, &mut cpu);
         assert_eq!(acc, 2 * SWITCH_ACCESSES);
         cpu.tsc += 30;
-        // Wrapped like the hardware counter does.
-        assert_eq!(mperf(&g, &mut cpu), 20);
+        assert_eq!(mperf(&g, &mut cpu), (1 << 62) + 21);
         g.write(Counter::Aperf, 5, NOW, &mut cpu);
         cpu.tsc += 4;
         assert_eq!(g.read(Counter::Aperf, NOW, &mut cpu).0, 10);
         g.live_stop(NOW, &mut cpu);
         assert_eq!(cpu.host(), cpu.truth());
-        assert_eq!(mperf(&g, &mut cpu), 24);
+        assert_eq!(mperf(&g, &mut cpu), (1 << 62) + 25);
+    }
+
+    #[test]
+    fn values_that_may_wrap_never_reach_the_msrs() {
+        for mode in [Mode::Run, Mode::Entry] {
+            let mut cpu = SimCpu::new(1 << 20, 0);
+            let mut g = GuestCounters::new(mode);
+            let at = |tsc| Now {
+                tsc,
+                ratio: Ratio::new(5, 4),
+            };
+            g.live_start(at(0), &mut cpu);
+            g.guest_enter(&mut cpu);
+            g.guest_exit(&mut cpu);
+            let before = cpu.accesses;
+            // A guest WRMSR near 2^64, while live: out of the MSRs, emulated.
+            g.write(Counter::Aperf, u64::MAX - 999, at(100), &mut cpu);
+            assert_eq!(g.mode(), Mode::Emulate);
+            assert!(!cpu.loaded());
+            // APERF wraps 800 ticks later; MPERF is cleared then (SDM).
+            assert_eq!(g.read(Counter::Aperf, at(1100), &mut cpu).0, 250);
+            assert_eq!(g.read(Counter::Mperf, at(1100), &mut cpu).0, 200);
+            g.guest_enter(&mut cpu);
+            g.guest_exit(&mut cpu);
+            g.live_stop(at(1100), &mut cpu);
+            assert!(cpu.accesses - before <= SWITCH_ACCESSES);
+            assert_eq!(cpu.host(), cpu.truth());
+            // Wrapped: the hardware mode fits again at the next KVM_RUN.
+            assert_eq!(g.effective_mode(mode, at(1100), &mut cpu), mode);
+            g.set_mode(mode, at(1100), &mut cpu);
+            assert_eq!(g.mode(), mode);
+            // KVM_SET_MSRS near 2^64 outside KVM_RUN: EMULATE at the next.
+            g.write(Counter::Mperf, 1 << 63, at(1100), &mut cpu);
+            assert_eq!(g.effective_mode(mode, at(1100), &mut cpu), Mode::Emulate);
+            assert_eq!(g.mode(), Mode::Emulate);
+            g.set_mode(mode, at(1100), &mut cpu);
+            assert_eq!(g.mode(), Mode::Emulate);
+            assert_eq!(g.live_start(at(1200), &mut cpu), 0);
+            assert!(!cpu.loaded());
+        }
     }
 
     #[test]

@@ -15,6 +15,9 @@
  *    shows the 5/4 ratio;
  *  - a RUN vCPU's MPERF matches its live time in the stats;
  *  - KVM_SET_MSRS values survive a run, and wrap like the hardware;
+ *  - values near 2^64 (one counter wraps, which clears the other) never
+ *    reach the MSRs: the host's view stays monotonic and bounded, and
+ *    the guest still sees the SDM's wrap;
  *  - guest reads do not exit, guest writes do; RUN and ENTRY both.
  * Without host APERFMPERF the test skips: the EMULATE tests cover that.
  */
@@ -344,6 +347,63 @@ static void test_set_msrs(u32 mode)
 	kvm_vm_free(vm);
 }
 
+/* The host's MPERF of both CPUs, summed. */
+static u64 host_mperf_sum(void)
+{
+	u64 sum = 0, t0, t1, a, m;
+	int cpu;
+
+	for (cpu = 0; cpu < 2; cpu++) {
+		host_view(cpu, &t0, &a, &m, &t1);
+		sum += m;
+	}
+	return sum;
+}
+
+/*
+ * A guest value that wraps while loaded would make the hardware clear the
+ * other counter, and the host's view (raw + offset) drop by ~2^63: the
+ * kernel's frequency invariance then disables itself for the whole host.
+ */
+static void test_wrap_hazard(u32 mode)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = create_vm(mode, 1, &vcpu, guest_busy);
+	u64 h0, h1, t0, elapsed;
+	struct ucall uc;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "/dev/cpu/%d/msr", i);
+		msr_fd[i] = open(path, O_RDONLY);
+		__TEST_REQUIRE(msr_fd[i] >= 0, "needs /dev/cpu/N/msr (CONFIG_X86_MSR)");
+	}
+	vcpu_set_msr(vcpu, MSR_IA32_MPERF, 1ull << 63);
+	vcpu_set_msr(vcpu, MSR_IA32_APERF, -10000ull);
+	t0 = rdtsc();
+	h0 = host_mperf_sum();
+	for (i = 0; i < 3; i++) {
+		vcpu_run(vcpu);
+		TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
+	}
+	h1 = host_mperf_sum();
+	elapsed = rdtsc() - t0;
+	ksft_print_msg("mode %u, APERF from 2^64-10000, MPERF 2^63: guest APERF %lu MPERF %lu; "
+		       "host MPERF +%ld over TSC +%lu (both CPUs)\n", mode, uc.args[3], uc.args[2],
+		       (long)(h1 - h0), elapsed);
+	TEST_ASSERT(h1 >= h0 && h1 - h0 <= 2 * elapsed + READ_SKEW,
+		    "mode %u: host MPERF moved by %ld over TSC +%lu", mode, (long)(h1 - h0), elapsed);
+	/* The guest saw its APERF wrap, and its MPERF cleared then. */
+	TEST_ASSERT(uc.args[3] < (1ull << 40) && uc.args[2] < (1ull << 40),
+		    "mode %u: guest APERF %#lx MPERF %#lx after APERF wrapped", mode, uc.args[3],
+		    uc.args[2]);
+	for (i = 0; i < 2; i++)
+		close(msr_fd[i]);
+	kvm_vm_free(vm);
+}
+
 static void guest_reads(void)
 {
 	u64 v;
@@ -401,6 +461,8 @@ int main(void)
 	test_passthrough(KVM_VCOUNTERS_MODE_ENTRY);
 	test_set_msrs(KVM_VCOUNTERS_MODE_RUN);
 	test_set_msrs(KVM_VCOUNTERS_MODE_ENTRY);
+	test_wrap_hazard(KVM_VCOUNTERS_MODE_RUN);
+	test_wrap_hazard(KVM_VCOUNTERS_MODE_ENTRY);
 	test_shared_cpu();
 	test_host_view();
 	return 0;
