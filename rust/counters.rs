@@ -371,8 +371,7 @@ impl Counters {
         if !data.has_aperfmperf() {
             return;
         }
-        let passthrough = matches!(mode, Mode::Run | Mode::Entry)
-            && guest_has_aperfmperf(vcpu);
+        let passthrough = matches!(mode, Mode::Run | Mode::Entry) && guest_has_aperfmperf(vcpu);
         for msr in Counter::MSRS {
             vcpu.set_msr_intercept(msr, !passthrough, true);
         }

@@ -59,10 +59,7 @@ impl kernel::Module for VCounters {
             host::ModeList(&caps),
         );
         Ok(VCounters {
-            _registration: kvm::Registration::new(
-                module,
-                Counters::new(caps),
-            )?,
+            _registration: kvm::Registration::new(module, Counters::new(caps))?,
         })
     }
 }
