@@ -3,7 +3,7 @@
 //! What the host CPU offers, read once at module init.
 
 use crate::logic::{
-    aperfmperf::Ratio,
+    aperfmperf::{Counter, Ratio},
     cap::{effective_aperfmperf_mode, HostCaps, VcpuCaps},
     switch::CounterBank,
     uapi::Mode,
@@ -89,6 +89,16 @@ impl CounterBank for CpuBank {
         // SAFETY: writes the two locals only.
         unsafe { bindings::aperfmperf_guest_read(&mut aperf, &mut mperf) };
         (aperf, mperf)
+    }
+
+    fn write_loaded(&mut self, counter: Counter, value: u64) {
+        let msr = match counter {
+            Counter::Aperf => Counter::APERF_INDEX,
+            Counter::Mperf => Counter::MPERF_INDEX,
+        };
+        // SAFETY: plain values; the helper checks that guest values are
+        // loaded on this CPU and that the index is APERF's or MPERF's.
+        unsafe { bindings::aperfmperf_guest_write(msr, value) }
     }
 }
 

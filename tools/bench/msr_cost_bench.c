@@ -7,12 +7,20 @@
  *  - per KVM_RUN round trip: the one with none;
  *  - per vcpu_load/put pair: RUN accesses over the switches (live starts
  *    and stops, two per pair);
- *  - exits per guest read: APERF/MPERF exits over READS guest RDMSRs.
+ *  - exits per guest read: APERF/MPERF exits over READS guest RDMSRs;
+ *  - a guest WRMSR storm (RUN, ENTRY): host MSR accesses per guest WRMSR,
+ *    and the host MPERF the storm makes the host lose per second: on CPU 1,
+ *    kept out of halt by an idle spinner, the host's MPERF should advance
+ *    with the TSC; what it lacks after STORM_WRITES writes is the loss.
  * Needs host APERFMPERF for RUN and ENTRY (make bench's test machine has
  * them).
  *
  *   msr_cost_bench
  */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
 #include <linux/kvm_vcounters.h>
 #include <asm/msr-index.h>
 
@@ -24,6 +32,7 @@
 #define EXITS			1000
 #define READS			1000
 #define ROUND_TRIPS		100
+#define STORM_WRITES		20000
 
 static void guest_code(void)
 {
@@ -122,8 +131,93 @@ static void measure(const char *name, u32 mode)
 	kvm_vm_free(vm);
 }
 
+static void guest_storm(void)
+{
+	int i;
+
+	for (;;) {
+		GUEST_SYNC(0);
+		for (i = 0; i < STORM_WRITES; i++)
+			wrmsr(MSR_IA32_MPERF, (u64)i << 20);
+		GUEST_SYNC(1);
+	}
+}
+
+static void pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "pin to CPU %d", cpu);
+}
+
+static volatile bool spin_stop;
+
+static void *spin_idle(void *arg)
+{
+	struct sched_param none = { 0 };
+
+	pin(1);
+	TEST_ASSERT(!sched_setscheduler(0, SCHED_IDLE, &none), "SCHED_IDLE");
+	while (!spin_stop)
+		;
+	return NULL;
+}
+
+static u64 host_mperf(int fd)
+{
+	u64 v;
+
+	TEST_ASSERT(pread(fd, &v, 8, MSR_IA32_MPERF) == 8, "read host MPERF");
+	return v;
+}
+
+static void storm(const char *name, u32 mode, u64 tsc_khz)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_VCOUNTERS,
+		.args = { KVM_VCOUNTERS_APERFMPERF, mode },
+	};
+	int fd = open("/dev/cpu/1/msr", O_RDONLY);
+	u64 t0, t1, m0, m1, lost;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct stats s;
+
+	if (fd < 0) {
+		printf("%-8s no /dev/cpu/1/msr\n", name);
+		return;
+	}
+	vm = vm_create(1);
+	if (__vm_ioctl(vm, KVM_ENABLE_CAP, &cap)) {
+		printf("%-8s not available on this host (errno %d)\n", name, errno);
+		goto out;
+	}
+	vcpu = vm_vcpu_add(vm, 0, guest_storm);
+	vcpu_set_cpuid_feature(vcpu, X86_FEATURE_APERFMPERF);
+	pin(1);
+	sync_delta(vcpu);
+	sync_delta(vcpu);
+	sync_delta(vcpu);	/* warm: the next run is the storm */
+	t0 = rdtsc();
+	m0 = host_mperf(fd);
+	s = sync_delta(vcpu);
+	m1 = host_mperf(fd);
+	t1 = rdtsc();
+	lost = t1 - t0 > m1 - m0 ? (t1 - t0) - (m1 - m0) : 0;
+	printf("%-8s %10.2f %14.0f %10.3f%%   (%d writes in %.0f ms, %lu exits)\n", name,
+	       (double)accesses(s) / STORM_WRITES, lost * 1000.0 / ((t1 - t0) / (double)tsc_khz),
+	       100.0 * lost / (t1 - t0), STORM_WRITES, (t1 - t0) / (double)tsc_khz, s.exits);
+out:
+	close(fd);
+	kvm_vm_free(vm);
+}
+
 int main(void)
 {
+	pthread_t spinner;
+	u64 tsc_khz;
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
 	printf("MSR accesses per in-kernel VM-exit, per KVM_RUN round trip, per vcpu_load/put\n");
 	printf("pair; exits per guest APERF/MPERF read. %d round trips of each kind.\n",
@@ -133,5 +227,21 @@ int main(void)
 	measure("EMULATE", KVM_VCOUNTERS_MODE_EMULATE);
 	measure("RUN", KVM_VCOUNTERS_MODE_RUN);
 	measure("ENTRY", KVM_VCOUNTERS_MODE_ENTRY);
+
+	printf("\nA guest WRMSR storm on CPU 1, kept out of halt: host MSR accesses per guest\n");
+	printf("WRMSR, and host MPERF lost (TSC cycles per second, share of the CPU).\n");
+	printf("%-8s %10s %14s %11s\n", "mode", "acc/write", "lost cycles/s", "lost");
+	{
+		struct kvm_vm *vm = vm_create_barebones();
+
+		tsc_khz = __vm_ioctl(vm, KVM_GET_TSC_KHZ, NULL);
+		kvm_vm_free(vm);
+	}
+	pthread_create(&spinner, NULL, spin_idle, NULL);
+	storm("EMULATE", KVM_VCOUNTERS_MODE_EMULATE, tsc_khz);
+	storm("RUN", KVM_VCOUNTERS_MODE_RUN, tsc_khz);
+	storm("ENTRY", KVM_VCOUNTERS_MODE_ENTRY, tsc_khz);
+	spin_stop = true;
+	pthread_join(spinner, NULL);
 	return 0;
 }
