@@ -242,32 +242,43 @@ static void writes_stick(void)
 	CHECK(ra >= a && ra <= a + dt * 2, "APERF %#lx after writing %#lx", ra, a);
 }
 
+static const char *msr_name(uint32_t msr)
+{
+	return msr == MSR_IA32_APERF ? "APERF" : "MPERF";
+}
+
+/* What @msr can count in @dt TSC cycles: APERF runs at 5/4 of the TSC. */
+static uint64_t at_most(uint32_t msr, uint64_t dt)
+{
+	return msr == MSR_IA32_APERF ? dt * 2 : dt;
+}
+
+/*
+ * @wraps starts 10000 ticks short of 2^64, @other far from it: after the
+ * wrap, @wraps counts from 0 and @other, cleared then, too.
+ */
+static void wrap_and_clear(uint32_t wraps, uint32_t other)
+{
+	uint64_t t0, w, o, dt;
+
+	wrmsr(other, 1ull << 50);
+	t0 = rdtsc();
+	wrmsr(wraps, -10000ull);
+	spin(tsc_hz / 100);
+	w = rdmsr(wraps);
+	o = rdmsr(other);
+	dt = rdtsc() - t0;
+	printf("  %s from 2^64-10000: %s %lu, %s %lu after TSC +%lu\n", msr_name(wraps),
+	       msr_name(wraps), w, msr_name(other), o, dt);
+	CHECK(w < at_most(wraps, dt), "%s %lu did not wrap", msr_name(wraps), w);
+	CHECK(o < at_most(other, dt), "%s %lu was not cleared when %s wrapped",
+	      msr_name(other), o, msr_name(wraps));
+}
+
 static void wrap_clears_other(void)
 {
-	uint64_t t0, m, a, dt;
-
-	/* APERF wraps ~8000 MPERF ticks later: MPERF restarts from 0. */
-	wrmsr(MSR_IA32_MPERF, 1ull << 50);
-	t0 = rdtsc();
-	wrmsr(MSR_IA32_APERF, -10000ull);
-	spin(tsc_hz / 100);
-	a = rdmsr(MSR_IA32_APERF);
-	m = rdmsr(MSR_IA32_MPERF);
-	dt = rdtsc() - t0;
-	printf("  APERF from 2^64-10000: APERF %lu, MPERF %lu after TSC +%lu\n", a, m, dt);
-	CHECK(a < dt * 2, "APERF %lu did not wrap", a);
-	CHECK(m < dt, "MPERF %lu was not cleared when APERF wrapped", m);
-
-	wrmsr(MSR_IA32_APERF, 1ull << 50);
-	t0 = rdtsc();
-	wrmsr(MSR_IA32_MPERF, -10000ull);
-	spin(tsc_hz / 100);
-	m = rdmsr(MSR_IA32_MPERF);
-	a = rdmsr(MSR_IA32_APERF);
-	dt = rdtsc() - t0;
-	printf("  MPERF from 2^64-10000: MPERF %lu, APERF %lu after TSC +%lu\n", m, a, dt);
-	CHECK(m < dt, "MPERF %lu did not wrap", m);
-	CHECK(a < dt * 2, "APERF %lu was not cleared when MPERF wrapped", a);
+	wrap_and_clear(MSR_IA32_APERF, MSR_IA32_MPERF);
+	wrap_and_clear(MSR_IA32_MPERF, MSR_IA32_APERF);
 }
 
 static int perf_open(uint32_t type, uint64_t config, uint64_t period, int exclude_kernel)
