@@ -44,6 +44,8 @@ struct model {
 	int nr_vcpus;
 	u64 features;		/* 0 until the cap is enabled */
 	u32 mode;		/* requested APERF/MPERF mode */
+	/* A counter of the vCPU was set at or above 2^63 (may wrap if loaded). */
+	bool big[MAX_VCPUS][2];
 };
 
 static u64 supported;
@@ -131,27 +133,37 @@ static void op_check_extension(struct model *m)
 	TEST_ASSERT_EQ(vm_check_cap(m->vm, KVM_CAP_X86_VCOUNTERS), supported);
 }
 
-/* The mode GET_VCPU_STATE reports: never AUTO, which prefers RUN. */
-static u32 effective_mode(struct model *m)
+/*
+ * The mode GET_VCPU_STATE reports for vCPU @i: never AUTO, which prefers
+ * RUN; EMULATE instead of a hardware mode while a counter is at or above
+ * 2^63 (it would wrap in the MSRs). The guest only reads, and nothing here
+ * runs long enough to count a big value past 2^64.
+ */
+static u32 effective_mode(struct model *m, int i)
 {
+	u32 mode = m->mode;
+
 	if (!m->features)
 		return 0;
-	if (m->mode == KVM_VCOUNTERS_MODE_AUTO)
-		return host_aperfmperf ? KVM_VCOUNTERS_MODE_RUN : KVM_VCOUNTERS_MODE_EMULATE;
-	return m->mode;
+	if (mode == KVM_VCOUNTERS_MODE_AUTO)
+		mode = host_aperfmperf ? KVM_VCOUNTERS_MODE_RUN : KVM_VCOUNTERS_MODE_EMULATE;
+	if (mode != KVM_VCOUNTERS_MODE_EMULATE && (m->big[i][0] || m->big[i][1]))
+		mode = KVM_VCOUNTERS_MODE_EMULATE;
+	return mode;
 }
 
-static void check_state(struct model *m, struct kvm_vcpu *vcpu)
+static void check_state(struct model *m, int i)
 {
+	struct kvm_vcpu *vcpu = m->vcpu[i];
 	struct kvm_vcounters_vcpu_state st;
-	int i;
+	int r;
 
 	vcpu_ioctl(vcpu, KVM_VCOUNTERS_GET_VCPU_STATE, &st);
 	TEST_ASSERT_EQ(st.features, m->features);
 	TEST_ASSERT_EQ(st.pmu_mode, 0);
-	TEST_ASSERT_EQ(st.aperfmperf_mode, effective_mode(m));
-	for (i = 0; i < ARRAY_SIZE(st.reserved); i++)
-		TEST_ASSERT_EQ(st.reserved[i], 0);
+	TEST_ASSERT_EQ(st.aperfmperf_mode, effective_mode(m, i));
+	for (r = 0; r < ARRAY_SIZE(st.reserved); r++)
+		TEST_ASSERT_EQ(st.reserved[r], 0);
 	if (!m->features)
 		TEST_ASSERT(!st.aperf && !st.mperf, "counters without the cap");
 }
@@ -160,13 +172,14 @@ static void op_state(struct model *m)
 {
 	static const unsigned long bad[] = { 0, 8, 0xffffffffffffff00ul, 0x8000000000000000ul };
 	struct kvm_vcpu *vcpu;
-	int r;
+	int i, r;
 
 	if (!m->nr_vcpus)
 		return;
-	vcpu = m->vcpu[below(m->nr_vcpus)];
+	i = below(m->nr_vcpus);
+	vcpu = m->vcpu[i];
 	if (below(3)) {
-		check_state(m, vcpu);
+		check_state(m, i);
 		return;
 	}
 	r = ioctl(vcpu->fd, KVM_VCOUNTERS_GET_VCPU_STATE, (void *)bad[below(ARRAY_SIZE(bad))]);
@@ -178,15 +191,18 @@ static void op_msrs(struct model *m)
 	u32 msr = below(2) ? MSR_IA32_MPERF : MSR_IA32_APERF;
 	struct kvm_vcpu *vcpu;
 	u64 v = below(2) ? 0 : rnd();
-	int r;
+	int i, r;
 
 	if (!m->nr_vcpus)
 		return;
-	vcpu = m->vcpu[below(m->nr_vcpus)];
+	i = below(m->nr_vcpus);
+	vcpu = m->vcpu[i];
 	if (below(2)) {
 		r = _vcpu_set_msr(vcpu, msr, v);
 		/* Opted in: any value. Not: only 0, as for any advertised MSR. */
 		TEST_ASSERT_EQ(r, (m->features || !v) ? 1 : 0);
+		if (r)
+			m->big[i][msr == MSR_IA32_MPERF] = v >> 63;
 		/* Not running: the value reads back as written. */
 		if (r)
 			TEST_ASSERT_EQ(vcpu_get_msr(vcpu, msr), m->features ? v : 0);
@@ -210,7 +226,7 @@ static void op_add_vcpu(struct model *m)
 	else
 		vcpu_clear_cpuid_feature(m->vcpu[i], X86_FEATURE_APERFMPERF);
 	m->nr_vcpus++;
-	check_state(m, m->vcpu[i]);
+	check_state(m, i);
 }
 
 static void op_run(struct model *m)
