@@ -92,13 +92,9 @@ impl CounterBank for CpuBank {
     }
 
     fn write_loaded(&mut self, counter: Counter, value: u64) {
-        let msr = match counter {
-            Counter::Aperf => Counter::APERF_INDEX,
-            Counter::Mperf => Counter::MPERF_INDEX,
-        };
         // SAFETY: plain values; the helper checks that guest values are
         // loaded on this CPU and that the index is APERF's or MPERF's.
-        unsafe { bindings::aperfmperf_guest_write(msr, value) }
+        unsafe { bindings::aperfmperf_guest_write(counter.msr(), value) }
     }
 }
 

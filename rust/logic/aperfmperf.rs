@@ -81,6 +81,14 @@ impl Counter {
     /// Both MSRs, as listed in `KVM_GET_MSR_INDEX_LIST`.
     pub const MSRS: [u32; 2] = [Self::MPERF_INDEX, Self::APERF_INDEX];
 
+    /// The MSR index of this counter.
+    pub const fn msr(self) -> u32 {
+        match self {
+            Self::Mperf => Self::MPERF_INDEX,
+            Self::Aperf => Self::APERF_INDEX,
+        }
+    }
+
     /// The counter an MSR index names, if any.
     pub const fn from_msr(index: u32) -> Option<Self> {
         match index {
@@ -290,5 +298,8 @@ mod tests {
         assert_eq!(Counter::from_msr(0xe7), Some(Counter::Mperf));
         assert_eq!(Counter::from_msr(0xe8), Some(Counter::Aperf));
         assert_eq!(Counter::from_msr(0xe9), None);
+        for c in [Counter::Mperf, Counter::Aperf] {
+            assert_eq!(Counter::from_msr(c.msr()), Some(c));
+        }
     }
 }

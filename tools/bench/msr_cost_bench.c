@@ -143,14 +143,6 @@ static void guest_storm(void)
 	}
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "pin to CPU %d", cpu);
-}
 
 static volatile bool spin_stop;
 
@@ -158,7 +150,7 @@ static void *spin_idle(void *arg)
 {
 	struct sched_param none = { 0 };
 
-	pin(1);
+	pin_self_to_cpu(1);
 	TEST_ASSERT(!sched_setscheduler(0, SCHED_IDLE, &none), "SCHED_IDLE");
 	while (!spin_stop)
 		;
@@ -196,7 +188,7 @@ static void storm(const char *name, u32 mode, u64 tsc_khz)
 	}
 	vcpu = vm_vcpu_add(vm, 0, guest_storm);
 	vcpu_set_cpuid_feature(vcpu, X86_FEATURE_APERFMPERF);
-	pin(1);
+	pin_self_to_cpu(1);
 	sync_delta(vcpu);
 	sync_delta(vcpu);
 	sync_delta(vcpu);	/* warm: the next run is the storm */

@@ -45,14 +45,6 @@ static void guest_code(void)
 	}
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "pin to CPU %d", cpu);
-}
 
 struct runner {
 	struct kvm_vcpu *vcpu;
@@ -65,7 +57,7 @@ static void *run(void *arg)
 	struct runner *r = arg;
 	struct ucall uc;
 
-	pin(1);
+	pin_self_to_cpu(1);
 	while (!r->stop) {
 		vcpu_run(r->vcpu);
 		TEST_ASSERT_EQ(get_ucall(r->vcpu, &uc), UCALL_SYNC);
@@ -115,7 +107,7 @@ int main(void)
 
 	vm = vcounters_vm_create(KVM_VCOUNTERS_MODE_RUN, 1, &rn.vcpu, guest_code);
 	vcpu_set_msr(rn.vcpu, MSR_IA32_MPERF, GUEST_START);
-	pin(0);
+	pin_self_to_cpu(0);
 	pthread_create(&thread, NULL, run, &rn);
 	while (rn.samples < 3)
 		usleep(1000);

@@ -85,14 +85,6 @@ static struct kvm_vcounters_vcpu_state state(struct kvm_vcpu *vcpu)
 	return st;
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	TEST_ASSERT(!sched_setaffinity(0, sizeof(set), &set), "pin to CPU %d", cpu);
-}
 
 /* APERF advanced 5/4 as fast as MPERF, within the read skew of the ends. */
 static void check_ratio(const char *what, u64 aperf, u64 mperf)
@@ -120,10 +112,10 @@ static void *run_vcpu(void *arg)
 	struct ucall uc;
 
 	if (r->cpu >= 0)
-		pin(r->cpu);
+		pin_self_to_cpu(r->cpu);
 	while (!r->stop) {
 		if (r->cpu < 0)
-			pin(r->runs & 1);
+			pin_self_to_cpu(r->runs & 1);
 		vcpu_run(r->vcpu);
 		TEST_ASSERT(get_ucall(r->vcpu, &uc) == UCALL_SYNC, "unexpected exit: %s",
 			    exit_reason_str(r->vcpu->run->exit_reason));
@@ -183,7 +175,7 @@ static int msr_fd[2];
 /* The host's APERF and MPERF of @cpu, bracketed by this CPU's TSC. */
 static void host_view(int cpu, u64 *t0, u64 *aperf, u64 *mperf, u64 *t1)
 {
-	pin(cpu);
+	pin_self_to_cpu(cpu);
 	*t0 = rdtsc();
 	TEST_ASSERT(pread(msr_fd[cpu], aperf, 8, MSR_IA32_APERF) == 8, "read APERF");
 	TEST_ASSERT(pread(msr_fd[cpu], mperf, 8, MSR_IA32_MPERF) == 8, "read MPERF");
@@ -230,7 +222,7 @@ static void *spin_idle(void *arg)
 {
 	struct sched_param none = { 0 };
 
-	pin((int)(long)arg);
+	pin_self_to_cpu((int)(long)arg);
 	TEST_ASSERT(!sched_setscheduler(0, SCHED_IDLE, &none), "SCHED_IDLE");
 	while (!spinners_stop)
 		;

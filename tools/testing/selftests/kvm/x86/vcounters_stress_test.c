@@ -64,14 +64,6 @@ static void on_kick(int sig)
 {
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	sched_setaffinity(0, sizeof(set), &set);
-}
 
 static void *run_vcpu(void *arg)
 {
@@ -83,7 +75,7 @@ static void *run_vcpu(void *arg)
 	while (!stop) {
 		/* Migrate and yield now and then: the host preempts too. */
 		if (n % 3 == 0)
-			pin((n / 3 + r->syncs) & 1);
+			pin_self_to_cpu((n / 3 + r->syncs) & 1);
 		if (n % 5 == 0)
 			sched_yield();
 		n++;
