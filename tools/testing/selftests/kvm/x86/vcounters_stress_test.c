@@ -88,7 +88,8 @@ static void *run_vcpu(void *arg)
 		}
 		if (get_ucall(r->vcpu, &uc) == UCALL_ABORT)
 			REPORT_GUEST_ASSERT(uc);
-		TEST_ASSERT_EQ(uc.cmd, UCALL_SYNC);
+		TEST_ASSERT(uc.cmd == UCALL_SYNC, "exit %s, ucall %lu",
+			    exit_reason_str(r->vcpu->run->exit_reason), uc.cmd);
 		TEST_ASSERT(uc.args[2] >= r->mperf && uc.args[3] >= r->aperf,
 			    "vCPU went backwards: MPERF %lu after %lu, APERF %lu after %lu",
 			    uc.args[2], r->mperf, uc.args[3], r->aperf);
