@@ -9,14 +9,7 @@
 #include <asm/aperfmperf.h>
 #include <asm/cpufeature.h>
 
-bool vcounters_host_has_vmx(void);
-bool vcounters_host_has_svm(void);
-bool vcounters_host_has_aperfmperf(void);
-struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu);
-void vcounters_vcpu_stat_add(struct kvm_vcpu *vcpu, u32 stat, u64 delta);
-void vcounters_preempt_disable(void);
-bool vcounters_host_sample(u64 *acnt, u64 *mcnt);
-void vcounters_preempt_enable(void);
+#include "vcounters_shim.h"
 
 bool vcounters_host_has_vmx(void)
 {

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C half of kvm_vcounters: what Rust cannot reach (macros and inline
+ * helpers of the x86 and KVM headers). Declared once here, for the C file
+ * that defines them and for rust/shim.rs, which a host test
+ * (tests/shim_header.rs) checks against this header.
+ */
+#ifndef VCOUNTERS_SHIM_H
+#define VCOUNTERS_SHIM_H
+
+#include <linux/types.h>
+
+struct kvm;
+struct kvm_vcpu;
+
+bool vcounters_host_has_vmx(void);
+bool vcounters_host_has_svm(void);
+bool vcounters_host_has_aperfmperf(void);
+bool vcounters_host_sample(u64 *acnt, u64 *mcnt);
+struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu);
+void vcounters_vcpu_stat_add(struct kvm_vcpu *vcpu, u32 stat, u64 delta);
+void vcounters_preempt_disable(void);
+void vcounters_preempt_enable(void);
+
+#endif /* VCOUNTERS_SHIM_H */
