@@ -11,18 +11,18 @@ use kernel::prelude::*;
 mod cap {
     use crate::logic::cap::{effective_aperfmperf_mode, enable, CapError, VcpuCaps};
     use crate::logic::uapi::{Features, Mode};
-    use crate::{host, vendor};
+    use crate::{host, vendor::Vendor};
 
     #[test]
     fn vendor_is_detected() {
         // The module could not have loaded otherwise; the suite runs from
         // the loaded module.
-        assert!(vendor::detect().is_some());
+        assert!(Vendor::detect().is_some());
     }
 
     #[test]
     fn host_always_offers_emulated_aperfmperf() {
-        let caps = host::probe(vendor::detect().unwrap());
+        let caps = host::probe(Vendor::detect().unwrap());
         assert!(caps.supported_features().contains(Features::APERFMPERF));
         let cfg = enable(
             [Features::APERFMPERF.bits(), Mode::Emulate as u64, 0, 0],
@@ -34,7 +34,7 @@ mod cap {
 
     #[test]
     fn hardware_modes_follow_host_aperfmperf() {
-        let caps = host::probe(vendor::detect().unwrap());
+        let caps = host::probe(Vendor::detect().unwrap());
         let run = effective_aperfmperf_mode(Mode::Run, &caps, VcpuCaps::default());
         if caps.aperfmperf {
             assert_eq!(run, Ok(Mode::Run));
@@ -45,7 +45,7 @@ mod cap {
 
     #[test]
     fn extreme_arguments_do_not_overflow() {
-        let caps = host::probe(vendor::detect().unwrap());
+        let caps = host::probe(Vendor::detect().unwrap());
         let max = u64::MAX;
         assert_eq!(enable([max; 4], u32::MAX, &caps), Err(CapError::Invalid));
         assert_eq!(enable([1, max, max, 0], 0, &caps), Err(CapError::Invalid));
@@ -115,8 +115,8 @@ mod aperfmperf {
 /// called at all: the MSRs may #GP.
 #[kunit_tests(kvm_vcounters_host_switch)]
 mod host_switch {
-    use crate::host::{self, CpuBank};
-    use crate::kvm::VcpuCell;
+    use crate::aperfmperf::bank::{counters_switchable, CpuBank};
+    use crate::kvm::PreemptGuard;
     use crate::logic::switch::CounterBank;
     use kernel::bindings;
 
@@ -129,14 +129,15 @@ mod host_switch {
 
     #[test]
     fn host_view_stays_continuous_while_guest_values_wrap() {
-        if !host::counters_switchable() {
+        if !counters_switchable() {
             kernel::pr_info!("no writable APERF/MPERF on this host: nothing to switch\n");
             return;
         }
         // Preemption off: the load and the put must hit the same CPU.
         // (Assertions come after: a failing one must not leave it off.)
-        let (h0, h1, h2, g) = VcpuCell::new(()).with(|()| {
-            let mut bank = CpuBank;
+        let (h0, h1, h2, g, accesses) = {
+            let preempt = PreemptGuard::new();
+            let mut bank = CpuBank::new(&preempt);
             let h0 = host_view();
             bank.load(u64::MAX - 3000, u64::MAX - 2000);
             // Spin until the guest's MPERF wrapped and then counted long
@@ -152,9 +153,12 @@ mod host_switch {
             }
             let h1 = host_view();
             let g = bank.put();
-            (h0, h1, host_view(), g)
-        });
+            (h0, h1, host_view(), g, bank.accesses())
+        };
         let ((a0, m0), (a1, m1), (a2, m2), (ga, gm)) = (h0, h1, h2, g);
+        // A load and a put: both counters read and written twice; and two
+        // reads per spin.
+        assert!(accesses >= 8 && (accesses - 8) % 2 == 0);
         // The guest's values wrapped like hardware counters.
         assert!((1 << 26..1 << 32).contains(&gm));
         // The host counted on through the guest's interval, at least what
@@ -174,19 +178,20 @@ mod host_switch {
 
     #[test]
     fn nothing_stays_loaded() {
-        if !host::counters_switchable() {
+        if !counters_switchable() {
             return;
         }
         // After a put the host reads its own values: a second load works
         // (the helper warns, and the kernel report fails the run, if a
         // load found guest values still in place).
-        let m = VcpuCell::new(()).with(|()| {
-            let mut bank = CpuBank;
+        let m = {
+            let preempt = PreemptGuard::new();
+            let mut bank = CpuBank::new(&preempt);
             bank.load(1, 2);
             let _ = bank.put();
             bank.load(3, 4);
             bank.put().1
-        });
+        };
         assert!(m >= 4);
     }
 }

@@ -18,61 +18,100 @@
 //! once for one vCPU; but a preempt notifier can interrupt any preemptible
 //! code of that task, ioctls included, and runs under the runqueue's raw
 //! spinlock, where no sleeping-capable lock (`spinlock_t` included, which
-//! lockdep reports as an invalid wait context) may be taken. Per-vCPU data
-//! is therefore only handed out as a shared reference, and mutable state
-//! sits in a [`VcpuCell`], which excludes the notifiers by disabling
-//! preemption.
+//! lockdep reports as an invalid wait context) may be taken. So:
+//! - every per-vCPU callback gets a [`VcpuCtx`], its right to that vCPU's
+//!   mutable state, which only the trampolines here create;
+//! - mutable state sits in a [`VcpuCell`], which hands out `&mut` only to
+//!   a closure run with preemption off (no notifier can run inside it) and
+//!   only against a `&mut VcpuCtx` (the closure cannot reach the cell
+//!   again: the context stays borrowed while it runs);
+//! - a `VcpuCell` is not `Sync`: it cannot sit in per-VM data, which all
+//!   vCPUs share, and per-vCPU data, which must be `Send`, cannot hold a
+//!   reference to another vCPU's cell.
 
+use crate::shim;
 use core::{
     cell::UnsafeCell,
+    marker::PhantomData,
     sync::atomic::{AtomicPtr, Ordering},
 };
 use kernel::{bindings, error::to_result, prelude::*, types::Opaque};
 
-/// The fields of `struct kvm_vcpu` that bindgen cannot reach
-/// (`linux/kvm_host.h` is not in the bindings), in `shim/vcounters_shim.c`.
-mod shim {
-    use kernel::bindings;
+/// Preemption is disabled on this CPU for as long as this lives, so that
+/// per-CPU state (the counters in the MSRs, the tick's sample) stays this
+/// CPU's. Not `Send`: it is dropped on the CPU it was taken on.
+pub(crate) struct PreemptGuard(PhantomData<*mut ()>);
 
-    extern "C" {
-        pub(super) fn vcounters_vcpu_kvm(vcpu: *mut bindings::kvm_vcpu) -> *mut bindings::kvm;
-        pub(super) fn vcounters_vcpu_stat_add(vcpu: *mut bindings::kvm_vcpu, stat: u32, delta: u64);
-        pub(super) fn vcounters_preempt_disable();
-        pub(super) fn vcounters_preempt_enable();
+impl PreemptGuard {
+    /// Disables preemption until the guard is dropped. Nests; also fine
+    /// with IRQs off.
+    pub(crate) fn new() -> Self {
+        // SAFETY: plain preempt_disable(), undone by `drop`.
+        unsafe { shim::vcounters_preempt_disable() };
+        Self(PhantomData)
     }
 }
 
-/// Mutable state of one vCPU.
+impl Drop for PreemptGuard {
+    fn drop(&mut self) {
+        // SAFETY: pairs with the preempt_disable() of `new`.
+        unsafe { shim::vcounters_preempt_enable() };
+    }
+}
+
+/// A per-vCPU callback in progress: the vCPU, and the right to its
+/// mutable state (see [`VcpuCell::with`]).
 ///
-/// Only the task holding the vCPU's mutex reaches it: from its ioctls and
-/// callbacks, and from the preempt notifiers KVM registers for that task
-/// (see the module documentation). [`VcpuCell::with`] runs with
-/// preemption disabled, so no notifier can run in the middle of it, and
-/// the closure cannot reach the same cell again (it is not given the
-/// vCPU data).
+/// # Invariants
+///
+/// Created only by this module's trampolines, one per callback, in a
+/// context where KVM runs no other callback of that vCPU except its
+/// preempt notifiers (see the module documentation).
+pub(crate) struct VcpuCtx<'a> {
+    vcpu: &'a Vcpu,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<'a> VcpuCtx<'a> {
+    /// # Safety
+    ///
+    /// Only from a per-vCPU callback of `vcpu`, once per call.
+    unsafe fn new(vcpu: &'a Vcpu) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Self {
+            vcpu,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// The vCPU this callback is for.
+    pub(crate) fn vcpu(&self) -> &'a Vcpu {
+        self.vcpu
+    }
+}
+
+/// Mutable state of one vCPU, kept in its per-vCPU data.
 pub(crate) struct VcpuCell<T>(UnsafeCell<T>);
 
-// SAFETY: accesses are serialized as described above; `T: Send` because
-// the vCPU's task may change (a new task can take the vCPU's mutex).
-unsafe impl<T: Send> Sync for VcpuCell<T> {}
-
 impl<T> VcpuCell<T> {
-    pub(crate) const fn new(value: T) -> Self {
+    pub(crate) fn new(value: T) -> Self {
         Self(UnsafeCell::new(value))
     }
 
-    /// Runs `f` on the state, preemption disabled. Also fine with IRQs
-    /// off (guest entry/exit) and inside the notifiers, where preemption
-    /// is already disabled.
-    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
-        // SAFETY: plain preempt_disable(), undone below.
-        unsafe { shim::vcounters_preempt_disable() };
-        // SAFETY: only the vCPU's task reaches the cell and nothing can
-        // preempt it here, so this is the only reference (type docs).
-        let r = f(unsafe { &mut *self.0.get() });
-        // SAFETY: pairs with the preempt_disable() above.
-        unsafe { shim::vcounters_preempt_enable() };
-        r
+    /// Runs `f` on the state with preemption disabled; `f` gets the guard
+    /// as proof, for per-CPU work.
+    pub(crate) fn with<R>(
+        &self,
+        _cx: &mut VcpuCtx<'_>,
+        f: impl FnOnce(&mut T, &PreemptGuard) -> R,
+    ) -> R {
+        let preempt = PreemptGuard::new();
+        // SAFETY: the cell is reachable only through its own vCPU's data
+        // (it is not `Sync`), whose callbacks each hold one `VcpuCtx`. The
+        // one borrowed here cannot be used again until `f` returns, and no
+        // preempt notifier, with a context of its own, runs while
+        // preemption is off: this is the only reference.
+        f(unsafe { &mut *self.0.get() }, &preempt)
     }
 }
 
@@ -195,8 +234,9 @@ pub(crate) struct EnableCap {
 pub(crate) trait Extension: Sized + Sync + 'static {
     /// Per-VM data of an attached VM.
     type VmData: Send + Sync;
-    /// Per-vCPU data of a vCPU of an attached VM.
-    type VcpuData: Send + Sync;
+    /// Per-vCPU data of a vCPU of an attached VM: reached only from that
+    /// vCPU's callbacks, from whichever task runs it.
+    type VcpuData: Send;
 
     /// MSRs to add to `KVM_GET_MSR_INDEX_LIST`.
     const MSRS: &'static [u32] = &[];
@@ -217,7 +257,7 @@ pub(crate) trait Extension: Sized + Sync + 'static {
     /// unless the vCPU's VM is attached. `Err(ENOTTY)` means "not ours".
     fn vcpu_ioctl(
         &self,
-        _vcpu: &Vcpu,
+        _cx: &mut VcpuCtx<'_>,
         _data: Option<&Self::VcpuData>,
         _cmd: u32,
         _arg: usize,
@@ -229,30 +269,30 @@ pub(crate) trait Extension: Sized + Sync + 'static {
     fn vcpu_create(&self, vm: &Self::VmData, vcpu: &Vcpu) -> Result<KBox<Self::VcpuData>>;
 
     /// `vcpu_load`, preemption off.
-    fn vcpu_load(&self, _vcpu: &Vcpu, _data: &Self::VcpuData, _cpu: i32) {}
+    fn vcpu_load(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData, _cpu: i32) {}
 
     /// `vcpu_put`, preemption off.
-    fn vcpu_put(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+    fn vcpu_put(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData) {}
 
     /// `KVM_RUN` entry; an error fails the ioctl.
-    fn run_enter(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) -> Result {
+    fn run_enter(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData) -> Result {
         Ok(())
     }
 
     /// `KVM_RUN` exit.
-    fn run_exit(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+    fn run_exit(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData) {}
 
     /// Before the VM-entry/exit loop, IRQs off.
-    fn guest_enter(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+    fn guest_enter(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData) {}
 
     /// After the VM-entry/exit loop, IRQs off.
-    fn guest_exit(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+    fn guest_exit(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData) {}
 
     /// Before the vCPU halts or blocks inside `KVM_RUN`.
-    fn block_begin(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+    fn block_begin(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData) {}
 
     /// After the vCPU halted or blocked.
-    fn block_end(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+    fn block_end(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData) {}
 
     /// `KVM_GET_SUPPORTED_CPUID`: adjusts one entry.
     fn supported_cpuid(&self, _entry: &mut bindings::kvm_cpuid_entry2) {}
@@ -260,7 +300,7 @@ pub(crate) trait Extension: Sized + Sync + 'static {
     /// Reads an MSR KVM does not know; `None` leaves it to KVM.
     fn get_msr(
         &self,
-        _vcpu: &Vcpu,
+        _cx: &mut VcpuCtx<'_>,
         _data: &Self::VcpuData,
         _msr: &MsrAccess,
     ) -> Option<Result<u64, MsrFault>> {
@@ -270,7 +310,7 @@ pub(crate) trait Extension: Sized + Sync + 'static {
     /// Writes an MSR KVM does not know; `None` leaves it to KVM.
     fn set_msr(
         &self,
-        _vcpu: &Vcpu,
+        _cx: &mut VcpuCtx<'_>,
         _data: &Self::VcpuData,
         _msr: &MsrAccess,
         _value: u64,
@@ -279,7 +319,7 @@ pub(crate) trait Extension: Sized + Sync + 'static {
     }
 
     /// After the vendor module recomputed the vCPU's MSR intercepts.
-    fn recalc_msr_intercepts(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+    fn recalc_msr_intercepts(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData) {}
 }
 
 /// One MSR access KVM hands to the extension.
@@ -438,7 +478,9 @@ extern "C" fn vcpu_ioctl<E: Extension>(
     let attached = !unsafe { bindings::kvm_x86_ext_vm_priv(v.vm().as_raw()) }.is_null();
     // SAFETY: attached, see above.
     let data = attached.then(|| unsafe { vcpu_data::<E>(vcpu) });
-    match ext::<E>().vcpu_ioctl(v, data, cmd, arg) {
+    // SAFETY: a vCPU ioctl, under the vCPU's mutex.
+    let mut cx = unsafe { VcpuCtx::new(v) };
+    match ext::<E>().vcpu_ioctl(&mut cx, data, cmd, arg) {
         Ok(r) => r as c_long,
         Err(e) => e.to_errno() as c_long,
     }
@@ -482,7 +524,8 @@ macro_rules! vcpu_trampolines {
             // SAFETY: KVM calls per-VM callbacks only for created vCPUs of
             // attached VMs.
             let (v, data) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
-            ext::<E>().$name(v, data)
+            // SAFETY: one of the vCPU's callbacks.
+            ext::<E>().$name(&mut unsafe { VcpuCtx::new(v) }, data)
         }
     )*};
 }
@@ -499,13 +542,15 @@ vcpu_trampolines!(
 extern "C" fn vcpu_load<E: Extension>(vcpu: *mut bindings::kvm_vcpu, cpu: c_int) {
     // SAFETY: a created vCPU of an attached VM.
     let (v, data) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
-    ext::<E>().vcpu_load(v, data, cpu)
+    // SAFETY: the vCPU's preempt notifier or `vcpu_load`.
+    ext::<E>().vcpu_load(&mut unsafe { VcpuCtx::new(v) }, data, cpu)
 }
 
 extern "C" fn run_enter<E: Extension>(vcpu: *mut bindings::kvm_vcpu) -> c_int {
     // SAFETY: a created vCPU of an attached VM.
     let (v, data) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
-    match ext::<E>().run_enter(v, data) {
+    // SAFETY: `KVM_RUN`, under the vCPU's mutex.
+    match ext::<E>().run_enter(&mut unsafe { VcpuCtx::new(v) }, data) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -525,12 +570,13 @@ extern "C" fn supported_cpuid<E: Extension>(entry: *mut bindings::kvm_cpuid_entr
 unsafe fn msr_callback<E: Extension, T>(
     vcpu: *mut bindings::kvm_vcpu,
     access: MsrAccess,
-    call: impl FnOnce(&E, &Vcpu, &E::VcpuData, &MsrAccess) -> Option<Result<T, MsrFault>>,
+    call: impl FnOnce(&E, &mut VcpuCtx<'_>, &E::VcpuData, &MsrAccess) -> Option<Result<T, MsrFault>>,
     on_ok: impl FnOnce(T),
 ) -> c_int {
     // SAFETY: guaranteed by the caller.
     let (v, d) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
-    match call(ext::<E>(), v, d, &access) {
+    // SAFETY: an MSR access of the vCPU, under its mutex.
+    match call(ext::<E>(), &mut unsafe { VcpuCtx::new(v) }, d, &access) {
         None => bindings::KVM_X86_EXT_MSR_UNHANDLED as c_int,
         Some(Err(MsrFault)) => 1,
         Some(Ok(value)) => {

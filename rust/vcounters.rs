@@ -5,52 +5,57 @@
 //! The module root only wires the parts together:
 //! - [`logic`]: counter arithmetic, argument checks and mode choice, in
 //!   plain Rust shared with the host `cargo test` build;
-//! - [`vendor`]: one backend per virtualization extension (VMX, SVM),
-//!   chosen once at init;
-//! - [`host`]: what the host CPU offers, read once at init through the C
-//!   shim (`shim/vcounters_shim.c`);
 //! - [`kvm`]: safe Rust over KVM's extension interface (the hook series in
-//!   `patches/`);
-//! - [`counters`]: the extension: capability, opt-in, per-vCPU state.
+//!   `patches/`), and the per-vCPU state cell;
+//! - [`extension`]: the capability, per-VM opt-in and per-vCPU state,
+//!   calling each enabled [`feature`];
+//! - [`aperfmperf`]: the APERF/MPERF feature, its host counters and its
+//!   per-vendor half;
+//! - [`host`], [`vendor`]: what the host offers, probed once at init;
+//! - [`shim`]: the C half (`shim/vcounters_shim.c`).
 
-mod counters;
+mod aperfmperf;
+mod extension;
+mod feature;
 mod host;
 mod kvm;
 // Also built as a host crate (`cargo test`), whose public API its `pub`
 // items are.
 #[allow(unreachable_pub)]
 mod logic;
+mod shim;
 mod vendor;
 
 #[cfg(CONFIG_KUNIT)]
 mod kunit_tests;
 
-use counters::Counters;
+use extension::Vcounters;
 use kernel::prelude::*;
+use vendor::Vendor;
 
 module! {
-    type: VCounters,
+    type: VcountersModule,
     name: "kvm_vcounters",
     authors: ["The kvm-vcounters developers"],
     description: "KVM x86 per-VM virtual APERF/MPERF and PMU counters",
     license: "GPL",
 }
 
-struct VCounters {
-    _registration: kvm::Registration<Counters>,
+struct VcountersModule {
+    _registration: kvm::Registration<Vcounters>,
 }
 
-impl kernel::Module for VCounters {
+impl kernel::Module for VcountersModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let Some(vendor) = vendor::detect() else {
+        let Some(vendor) = Vendor::detect() else {
             pr_err!("no VMX or SVM on this CPU\n");
             return Err(ENODEV);
         };
         let caps = host::probe(vendor);
         pr_info!(
             "{} backend, host APERFMPERF {}, features {:#x}, modes {}\n",
-            vendor.name(),
-            match (host::has_aperfmperf(), caps.aperfmperf) {
+            vendor.kvm_module(),
+            match (aperfmperf::bank::host_has_counters(), caps.aperfmperf) {
                 (true, true) => "yes",
                 (true, false) => "read-only (writes dropped or faulting)",
                 (false, _) => "no",
@@ -58,8 +63,8 @@ impl kernel::Module for VCounters {
             caps.supported_features().bits(),
             host::ModeList(&caps),
         );
-        Ok(VCounters {
-            _registration: kvm::Registration::new(module, Counters::new(caps))?,
+        Ok(VcountersModule {
+            _registration: kvm::Registration::new(module, Vcounters::new(caps))?,
         })
     }
 }

@@ -22,20 +22,9 @@ pub enum CapError {
     NotSupported,
 }
 
-/// Which CPU vendor's virtualization extension KVM runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VendorKind {
-    /// Intel VMX (kvm_intel).
-    Vmx,
-    /// AMD SVM (kvm_amd).
-    Svm,
-}
-
 /// What the host offers, probed once at module init.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostCaps {
-    /// The virtualization backend in use.
-    pub vendor: VendorKind,
     /// The host CPU has IA32_APERF/IA32_MPERF (`X86_FEATURE_APERFMPERF`).
     pub aperfmperf: bool,
     /// A mediated PMU backend is available for guests.
@@ -148,13 +137,11 @@ mod tests {
     use super::*;
 
     const NO_APERF: HostCaps = HostCaps {
-        vendor: VendorKind::Svm,
         aperfmperf: false,
         pmu: false,
         guest_mperf_scaled: false,
     };
     const FULL: HostCaps = HostCaps {
-        vendor: VendorKind::Vmx,
         aperfmperf: true,
         pmu: true,
         guest_mperf_scaled: false,

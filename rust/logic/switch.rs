@@ -6,7 +6,8 @@
 //!
 //! The MSRs themselves are reached through a [`CounterBank`]: in the
 //! kernel, the host's switch helpers (`aperfmperf_guest_load` and friends,
-//! which keep the host's view continuous); in tests, a simulated CPU.
+//! which keep the host's view continuous); in tests, a simulated CPU. What
+//! an access costs is the bank's business: each one counts its own.
 
 use super::aperfmperf::{may_wrap_soon, Counter, Ratio, VirtualCounters};
 use super::uapi::Mode;
@@ -24,15 +25,6 @@ pub trait CounterBank {
     /// continuous.
     fn write_loaded(&mut self, counter: Counter, value: u64);
 }
-
-/// Host MSR accesses of [`CounterBank::load`] and [`CounterBank::put`]:
-/// read both host (or guest) values, write both guest (or host) values.
-pub const SWITCH_ACCESSES: u64 = 4;
-/// Host MSR accesses of [`CounterBank::read_loaded`].
-pub const READ_ACCESSES: u64 = 2;
-/// Host MSR accesses of [`CounterBank::write_loaded`]: read and write the
-/// one counter. A guest's WRMSR costs the host no more than that.
-pub const WRITE_ACCESSES: u64 = 2;
 
 /// A vCPU's counters in a hardware mode.
 ///
@@ -72,55 +64,51 @@ impl HardwareCounters {
         may_wrap_soon(self.saved[0], self.saved[1])
     }
 
-    /// Puts the values in the MSRs; returns the host MSR accesses.
-    pub fn switch_in(&mut self, bank: &mut impl CounterBank) -> u64 {
+    /// Puts the values in the MSRs.
+    pub fn switch_in(&mut self, bank: &mut impl CounterBank) {
         if self.loaded || self.may_wrap_soon() {
-            return 0;
+            return;
         }
         bank.load(self.saved[0], self.saved[1]);
         self.loaded = true;
-        SWITCH_ACCESSES
     }
 
-    /// Takes the values out of the MSRs; returns the host MSR accesses.
-    pub fn switch_out(&mut self, bank: &mut impl CounterBank) -> u64 {
+    /// Takes the values out of the MSRs.
+    pub fn switch_out(&mut self, bank: &mut impl CounterBank) {
         if !self.loaded {
-            return 0;
+            return;
         }
         let (aperf, mperf) = bank.put();
         self.saved = [aperf, mperf];
         self.loaded = false;
-        SWITCH_ACCESSES
     }
 
-    /// The value of `counter` now, and the host MSR accesses it took.
-    pub fn read(&self, counter: Counter, bank: &mut impl CounterBank) -> (u64, u64) {
+    /// The value of `counter` now.
+    pub fn read(&self, counter: Counter, bank: &mut impl CounterBank) -> u64 {
         if self.loaded {
             let (aperf, mperf) = bank.read_loaded();
-            ([aperf, mperf][slot(counter)], READ_ACCESSES)
+            [aperf, mperf][slot(counter)]
         } else {
-            (self.saved[slot(counter)], 0)
+            self.saved[slot(counter)]
         }
     }
 
-    /// Sets `counter` to `value`; counting goes on from it. Returns the
-    /// host MSR accesses: a loaded counter is written in place (the bank
-    /// moves the host's offset); a value that may wrap takes the counters
-    /// out of the MSRs.
-    pub fn write(&mut self, counter: Counter, value: u64, bank: &mut impl CounterBank) -> u64 {
+    /// Sets `counter` to `value`; counting goes on from it. A loaded
+    /// counter is written in place (the bank moves the host's offset); a
+    /// value that may wrap takes the counters out of the MSRs.
+    pub fn write(&mut self, counter: Counter, value: u64, bank: &mut impl CounterBank) {
         // The other counter, loaded, is below 2^63 (checked at the load,
         // and decades from it): the new value alone decides.
         if self.loaded && !may_wrap_soon(value, 0) {
             bank.write_loaded(counter, value);
-            return WRITE_ACCESSES;
+            return;
         }
         let was_loaded = self.loaded;
-        let mut accesses = self.switch_out(bank);
+        self.switch_out(bank);
         self.saved[slot(counter)] = value;
         if was_loaded {
-            accesses += self.switch_in(bank);
+            self.switch_in(bank);
         }
-        accesses
     }
 
     /// The same values, emulated from `now` (live if this context is):
@@ -178,8 +166,8 @@ impl GuestCounters {
     /// its values cannot wrap while loaded; EMULATE, which applies the
     /// SDM's wrap rule in software, until they have wrapped there.
     pub fn effective_mode(&self, mode: Mode, now: Now, bank: &mut impl CounterBank) -> Mode {
-        let aperf = self.read(Counter::Aperf, now, bank).0;
-        let mperf = self.read(Counter::Mperf, now, bank).0;
+        let aperf = self.read(Counter::Aperf, now, bank);
+        let mperf = self.read(Counter::Mperf, now, bank);
         match mode {
             Mode::Run | Mode::Entry if may_wrap_soon(aperf, mperf) => Mode::Emulate,
             _ => mode,
@@ -193,93 +181,72 @@ impl GuestCounters {
         if mode == self.mode() || (mode == Mode::Auto && self.mode() == Mode::Emulate) {
             return;
         }
-        let aperf = self.read(Counter::Aperf, now, bank).0;
-        let mperf = self.read(Counter::Mperf, now, bank).0;
+        let aperf = self.read(Counter::Aperf, now, bank);
+        let mperf = self.read(Counter::Mperf, now, bank);
         *self = Self::new(mode);
         self.write(Counter::Aperf, aperf, now, bank);
         self.write(Counter::Mperf, mperf, now, bank);
     }
 
-    /// The context became live. Returns the host MSR accesses.
-    pub fn live_start(&mut self, now: Now, bank: &mut impl CounterBank) -> u64 {
+    /// The context became live.
+    pub fn live_start(&mut self, now: Now, bank: &mut impl CounterBank) {
         match self {
-            Self::Emulate(c) => {
-                c.start(now.tsc);
-                0
-            }
+            Self::Emulate(c) => c.start(now.tsc),
             Self::Run(c) => {
                 c.live = true;
-                c.switch_in(bank)
+                c.switch_in(bank);
             }
-            Self::Entry(c) => {
-                c.live = true;
-                0
-            }
+            Self::Entry(c) => c.live = true,
         }
     }
 
-    /// The context stopped being live. Returns the host MSR accesses.
-    pub fn live_stop(&mut self, now: Now, bank: &mut impl CounterBank) -> u64 {
+    /// The context stopped being live.
+    pub fn live_stop(&mut self, now: Now, bank: &mut impl CounterBank) {
         match self {
-            Self::Emulate(c) => {
-                c.stop(now.tsc, now.ratio);
-                0
-            }
+            Self::Emulate(c) => c.stop(now.tsc, now.ratio),
             // Normally out already (VM-exit); a put between entries would
             // find it loaded only if a hook were missed.
             Self::Run(c) | Self::Entry(c) => {
                 c.live = false;
-                c.switch_out(bank)
+                c.switch_out(bank);
             }
         }
     }
 
-    /// VM-entry, IRQs off. Returns the host MSR accesses.
-    pub fn guest_enter(&mut self, bank: &mut impl CounterBank) -> u64 {
-        match self {
-            Self::Entry(c) => c.switch_in(bank),
-            Self::Emulate(_) | Self::Run(_) => 0,
+    /// VM-entry, IRQs off.
+    pub fn guest_enter(&mut self, bank: &mut impl CounterBank) {
+        if let Self::Entry(c) = self {
+            c.switch_in(bank);
         }
     }
 
-    /// VM-exit, IRQs off. Returns the host MSR accesses.
-    pub fn guest_exit(&mut self, bank: &mut impl CounterBank) -> u64 {
-        match self {
-            Self::Entry(c) => c.switch_out(bank),
-            Self::Emulate(_) | Self::Run(_) => 0,
+    /// VM-exit, IRQs off.
+    pub fn guest_exit(&mut self, bank: &mut impl CounterBank) {
+        if let Self::Entry(c) = self {
+            c.switch_out(bank);
         }
     }
 
-    /// The value of `counter` now, and the host MSR accesses it took.
-    pub fn read(&self, counter: Counter, now: Now, bank: &mut impl CounterBank) -> (u64, u64) {
+    /// The value of `counter` now.
+    pub fn read(&self, counter: Counter, now: Now, bank: &mut impl CounterBank) -> u64 {
         match self {
-            Self::Emulate(c) => (c.read(counter, now.tsc, now.ratio), 0),
+            Self::Emulate(c) => c.read(counter, now.tsc, now.ratio),
             Self::Run(c) | Self::Entry(c) => c.read(counter, bank),
         }
     }
 
-    /// Sets `counter` to `value`. Returns the host MSR accesses. In a
-    /// hardware mode, values that may now wrap while loaded stay out of the
-    /// MSRs: the counters move to EMULATE ([`GuestCounters::mode`] tells;
-    /// the guest's reads must then be intercepted).
-    pub fn write(
-        &mut self,
-        counter: Counter,
-        value: u64,
-        now: Now,
-        bank: &mut impl CounterBank,
-    ) -> u64 {
+    /// Sets `counter` to `value`. In a hardware mode, values that may now
+    /// wrap while loaded stay out of the MSRs: the counters move to EMULATE
+    /// ([`GuestCounters::mode`] tells; the guest's reads must then be
+    /// intercepted).
+    pub fn write(&mut self, counter: Counter, value: u64, now: Now, bank: &mut impl CounterBank) {
         match self {
-            Self::Emulate(c) => {
-                c.write(counter, value, now.tsc, now.ratio);
-                0
-            }
+            Self::Emulate(c) => c.write(counter, value, now.tsc, now.ratio),
             Self::Run(c) | Self::Entry(c) => {
-                let accesses = c.write(counter, value, bank);
+                c.write(counter, value, bank);
                 if c.may_wrap_soon() {
                     *self = Self::Emulate(c.emulated(now));
                 }
-                accesses
             }
         }
     }
@@ -404,8 +371,22 @@ mod tests {
         ratio: Ratio::ONE,
     };
 
+    /// What the simulated CPU's accesses cost, as the kernel's helpers:
+    /// a switch reads and writes both counters, a read reads both, a
+    /// guest write reads and writes one.
+    const SWITCH: u64 = 4;
+    const READ: u64 = 2;
+    const WRITE: u64 = 2;
+
     fn mperf(c: &GuestCounters, cpu: &mut SimCpu) -> u64 {
-        c.read(Counter::Mperf, NOW, cpu).0
+        c.read(Counter::Mperf, NOW, cpu)
+    }
+
+    /// The host MSR accesses `f` made on `cpu`.
+    fn accesses(cpu: &mut SimCpu, f: impl FnOnce(&mut SimCpu)) -> u64 {
+        let before = cpu.accesses;
+        f(cpu);
+        cpu.accesses - before
     }
 
     #[test]
@@ -413,31 +394,37 @@ mod tests {
         let mut cpu = SimCpu::default();
         let mut g = GuestCounters::new(Mode::Run);
         cpu.tsc = 1000;
-        assert_eq!(g.live_start(NOW, &mut cpu), SWITCH_ACCESSES);
+        assert_eq!(accesses(&mut cpu, |c| g.live_start(NOW, c)), SWITCH);
         cpu.tsc += 400; // guest runs, entries and exits cost nothing
-        assert_eq!(g.guest_enter(&mut cpu) + g.guest_exit(&mut cpu), 0);
+        assert_eq!(
+            accesses(&mut cpu, |c| {
+                g.guest_enter(c);
+                g.guest_exit(c)
+            }),
+            0
+        );
         assert_eq!(mperf(&g, &mut cpu), 400);
-        assert_eq!(g.live_stop(NOW, &mut cpu), SWITCH_ACCESSES);
+        assert_eq!(accesses(&mut cpu, |c| g.live_stop(NOW, c)), SWITCH);
         cpu.tsc += 10_000; // preempted: not the guest's time
         assert_eq!(mperf(&g, &mut cpu), 400);
-        assert_eq!(g.read(Counter::Aperf, NOW, &mut cpu).0, 500);
+        assert_eq!(g.read(Counter::Aperf, NOW, &mut cpu), 500);
         // No window: the host lost nothing.
         assert_eq!(cpu.host(), cpu.truth());
-        assert_eq!(cpu.accesses, 2 * SWITCH_ACCESSES + READ_ACCESSES);
+        assert_eq!(cpu.accesses, 2 * SWITCH + READ);
     }
 
     #[test]
     fn entry_counts_guest_time_only() {
         let mut cpu = SimCpu::default();
         let mut g = GuestCounters::new(Mode::Entry);
-        assert_eq!(g.live_start(NOW, &mut cpu), 0);
+        assert_eq!(accesses(&mut cpu, |c| g.live_start(NOW, c)), 0);
         for _ in 0..3 {
-            assert_eq!(g.guest_enter(&mut cpu), SWITCH_ACCESSES);
+            assert_eq!(accesses(&mut cpu, |c| g.guest_enter(c)), SWITCH);
             cpu.tsc += 100;
-            assert_eq!(g.guest_exit(&mut cpu), SWITCH_ACCESSES);
+            assert_eq!(accesses(&mut cpu, |c| g.guest_exit(c)), SWITCH);
             cpu.tsc += 1000; // exit handling in KVM
         }
-        assert_eq!(g.live_stop(NOW, &mut cpu), 0);
+        assert_eq!(accesses(&mut cpu, |c| g.live_stop(NOW, c)), 0);
         assert_eq!(mperf(&g, &mut cpu), 300);
         assert_eq!(cpu.host(), cpu.truth());
     }
@@ -485,13 +472,13 @@ mod tests {
         let mut cpu = SimCpu::new(1 << 20, 0);
         let mut g = GuestCounters::new(Mode::Run);
         g.live_start(NOW, &mut cpu);
-        let acc = g.write(Counter::Mperf, (1 << 62) - 9, NOW, &mut cpu);
-        assert_eq!(acc, WRITE_ACCESSES);
+        let acc = accesses(&mut cpu, |c| g.write(Counter::Mperf, (1 << 62) - 9, NOW, c));
+        assert_eq!(acc, WRITE);
         cpu.tsc += 30;
         assert_eq!(mperf(&g, &mut cpu), (1 << 62) + 21);
         g.write(Counter::Aperf, 5, NOW, &mut cpu);
         cpu.tsc += 4;
-        assert_eq!(g.read(Counter::Aperf, NOW, &mut cpu).0, 10);
+        assert_eq!(g.read(Counter::Aperf, NOW, &mut cpu), 10);
         g.live_stop(NOW, &mut cpu);
         assert_eq!(cpu.host(), cpu.truth());
         assert_eq!(mperf(&g, &mut cpu), (1 << 62) + 25);
@@ -504,12 +491,10 @@ mod tests {
         g.live_start(NOW, &mut cpu);
         let before = cpu.accesses;
         for v in 0..10 {
-            assert_eq!(
-                g.write(Counter::Mperf, v << 20, NOW, &mut cpu),
-                WRITE_ACCESSES
-            );
+            let acc = accesses(&mut cpu, |c| g.write(Counter::Mperf, v << 20, NOW, c));
+            assert_eq!(acc, WRITE);
         }
-        assert_eq!(cpu.accesses - before, 10 * WRITE_ACCESSES);
+        assert_eq!(cpu.accesses - before, 10 * WRITE);
         g.live_stop(NOW, &mut cpu);
         let lost = [0, 1].map(|i| cpu.truth()[i] - cpu.host()[i]);
         // Load and put: one window each for both (APERF at 5/4 of the
@@ -535,12 +520,12 @@ mod tests {
             assert_eq!(g.mode(), Mode::Emulate);
             assert!(!cpu.loaded());
             // APERF wraps 800 ticks later; MPERF is cleared then (SDM).
-            assert_eq!(g.read(Counter::Aperf, at(1100), &mut cpu).0, 250);
-            assert_eq!(g.read(Counter::Mperf, at(1100), &mut cpu).0, 200);
+            assert_eq!(g.read(Counter::Aperf, at(1100), &mut cpu), 250);
+            assert_eq!(g.read(Counter::Mperf, at(1100), &mut cpu), 200);
             g.guest_enter(&mut cpu);
             g.guest_exit(&mut cpu);
             g.live_stop(at(1100), &mut cpu);
-            assert!(cpu.accesses - before <= SWITCH_ACCESSES);
+            assert!(cpu.accesses - before <= SWITCH);
             assert_eq!(cpu.host(), cpu.truth());
             // Wrapped: the hardware mode fits again at the next KVM_RUN.
             assert_eq!(g.effective_mode(mode, at(1100), &mut cpu), mode);
@@ -552,7 +537,7 @@ mod tests {
             assert_eq!(g.mode(), Mode::Emulate);
             g.set_mode(mode, at(1100), &mut cpu);
             assert_eq!(g.mode(), Mode::Emulate);
-            assert_eq!(g.live_start(at(1200), &mut cpu), 0);
+            assert_eq!(accesses(&mut cpu, |c| g.live_start(at(1200), c)), 0);
             assert!(!cpu.loaded());
         }
     }
@@ -572,7 +557,7 @@ mod tests {
         assert_eq!(mperf(&g, &mut cpu), 123);
         g.set_mode(Mode::Emulate, now, &mut cpu);
         assert_eq!(g.mode(), Mode::Emulate);
-        assert_eq!(g.read(Counter::Aperf, now, &mut cpu).0, 456);
+        assert_eq!(g.read(Counter::Aperf, now, &mut cpu), 456);
         assert_eq!(cpu.accesses, 0);
     }
 }
