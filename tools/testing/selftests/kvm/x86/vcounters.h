@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Helpers shared by the vcounters_*.c selftests: the CPUID bit, enabling
- * the capability, creating a VM that opted in, and reading a vCPU's state.
+ * the capability, creating a VM that opted in, reading a vCPU's state, and
+ * the fuzz tests' random numbers.
  */
 #ifndef SELFTEST_KVM_VCOUNTERS_H
 #define SELFTEST_KVM_VCOUNTERS_H
@@ -10,6 +11,7 @@
 
 #include "kvm_util.h"
 #include "processor.h"
+#include "test_util.h"
 
 #define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
 
@@ -56,6 +58,51 @@ static inline struct kvm_vcounters_vcpu_state vcounters_state(struct kvm_vcpu *v
 static inline bool vcounters_host_has_aperfmperf(void)
 {
 	return kvm_check_cap(KVM_CAP_X86_DISABLE_EXITS) & KVM_X86_DISABLE_EXITS_APERFMPERF;
+}
+
+/*
+ * A generator seeded from the library's seed, which it prints ("Random
+ * seed: 0x...") at startup, so that a failing run can be repeated: @arg,
+ * a seed from the command line, replaces it unless NULL or 0 (the library
+ * then prints it again, and seeds the guests' kvm_rng from it, at the next
+ * VM creation).
+ */
+static inline struct kvm_random_state vcounters_rng(const char *arg)
+{
+	u32 seed = arg ? strtoul(arg, NULL, 0) : 0;
+
+	if (seed)
+		kvm_random_seed = seed;
+	/* Park-Miller: a multiple of its modulus would give only zeroes. */
+	TEST_ASSERT(kvm_random_seed % 0x7fffffff, "seed 0x%x: pick another", kvm_random_seed);
+	return new_kvm_random_state(kvm_random_seed);
+}
+
+/*
+ * 64 random bits. kvm_random_u32() gives 31, so kvm_random_u64() never
+ * sets bits 31 and 63, and the fuzz tests need values at and above 2^63.
+ */
+static inline u64 vcounters_random_u64(struct kvm_random_state *state)
+{
+	u64 v = kvm_random_u32(state);
+
+	v = v << 31 | kvm_random_u32(state);
+	return v << 2 | (kvm_random_u32(state) & 3);
+}
+
+/* The TSC rate of @vm's vCPUs in kHz; the tests' time bounds follow it. */
+static inline u64 vcounters_tsc_khz(struct kvm_vm *vm)
+{
+	int khz = __vm_ioctl(vm, KVM_GET_TSC_KHZ, NULL);
+
+	TEST_ASSERT(khz > 0, "KVM_GET_TSC_KHZ: %d", khz);
+	return khz;
+}
+
+/* @ms milliseconds in ticks of a TSC running at @tsc_khz. */
+static inline u64 vcounters_ms_to_tsc(u64 tsc_khz, u64 ms)
+{
+	return tsc_khz * ms;
 }
 
 #endif /* SELFTEST_KVM_VCOUNTERS_H */

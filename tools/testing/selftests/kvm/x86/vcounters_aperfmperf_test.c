@@ -16,12 +16,13 @@
  *
  * Tolerances: every guest RDMSR of these MSRs exits to KVM (~0.1 ms under
  * TCG once warm, several ms the first time TCG translates the exit path),
- * so a guest RDTSC and the RDMSR next to it see instants up to EXIT_SLACK
+ * so a guest RDTSC and the RDMSR next to it see instants up to exit_slack
  * ticks apart; the guest warms the path up first, and a busy loop of ~10^8
  * ticks keeps that below a few percent. Where the vCPU is stopped, the
- * checks are exact: at ratio 1 APERF equals MPERF to the tick. The vCPU thread can be preempted on the host (not live, so not
- * counted), which only makes MPERF smaller: MPERF may trail the TSC by 20%
- * but never lead it by more than the exit cost.
+ * checks are exact: at ratio 1 APERF equals MPERF to the tick. The vCPU
+ * thread can be preempted on the host (not live, so not counted), which
+ * only makes MPERF smaller: MPERF may trail the TSC by 20% but never lead
+ * it by more than the exit cost.
  */
 #include <errno.h>
 #include <signal.h>
@@ -33,15 +34,17 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
+#include "vcounters.h"
 
-#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
-
-/* TSC ticks one guest RDMSR exit may take (generous for TCG, ~10 ms). */
-#define EXIT_SLACK		26000000ull
+/* Milliseconds one guest RDMSR exit may take (generous for TCG). */
+#define EXIT_SLACK_MS		10
 #define BUSY_LOOPS		20000000ull
 #define HOST_SLEEP_MS		300
 
 enum { SYNC_GP = 1, SYNC_BUSY, SYNC_PAUSE1, SYNC_PAUSE2, SYNC_HALT, SYNC_WRITE, SYNC_MIGRATE };
+
+/* EXIT_SLACK_MS in ticks of the vCPU's TSC, whatever its rate. */
+static u64 exit_slack;
 
 static void busy(u64 loops)
 {
@@ -173,9 +176,8 @@ static void halt_for(struct kvm_vcpu *vcpu, unsigned int ms)
 
 static void check_state(struct kvm_vcpu *vcpu)
 {
-	struct kvm_vcounters_vcpu_state st;
+	struct kvm_vcounters_vcpu_state st = vcounters_state(vcpu);
 
-	vcpu_ioctl(vcpu, KVM_VCOUNTERS_GET_VCPU_STATE, &st);
 	TEST_ASSERT_EQ(st.mperf, vcpu_get_msr(vcpu, MSR_IA32_MPERF));
 	TEST_ASSERT_EQ(st.aperf, vcpu_get_msr(vcpu, MSR_IA32_APERF));
 }
@@ -188,22 +190,25 @@ int main(void)
 	u64 tsc, mperf, aperf, m, a, halted, run_ticks;
 	struct timespec t0, t1;
 	struct ucall uc;
+	int tsc_khz;
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
 
 	test_no_cpuid_bit();
 
-	vm = vm_create(1);
-	enable(vm);
-	vcpu = vm_vcpu_add(vm, 0, guest_code);
-	vcpu_set_cpuid_feature(vcpu, X86_FEATURE_APERFMPERF);
+	vm = vcounters_vm_create(KVM_VCOUNTERS_MODE_AUTO, 1, &vcpu, guest_code);
+	tsc_khz = __vcpu_ioctl(vcpu, KVM_GET_TSC_KHZ, NULL);
+	TEST_ASSERT(tsc_khz > 0, "KVM_GET_TSC_KHZ: %d", tsc_khz);
+	exit_slack = (u64)tsc_khz * EXIT_SLACK_MS;
 
 	uc = run(vcpu, SYNC_BUSY);
-	tsc = uc.args[2], mperf = uc.args[3], aperf = uc.args[4];
+	tsc = uc.args[2];
+	mperf = uc.args[3];
+	aperf = uc.args[4];
 	pr_info("busy loop: TSC +%lu, MPERF +%lu, APERF +%lu\n", tsc, mperf, aperf);
-	TEST_ASSERT(mperf <= tsc + EXIT_SLACK && mperf >= tsc / 10 * 8,
+	TEST_ASSERT(mperf <= tsc + exit_slack && mperf >= tsc / 10 * 8,
 		    "MPERF +%lu does not track TSC +%lu", mperf, tsc);
-	TEST_ASSERT(aperf + EXIT_SLACK >= mperf && aperf <= mperf + EXIT_SLACK,
+	TEST_ASSERT(aperf + exit_slack >= mperf && aperf <= mperf + exit_slack,
 		    "APERF +%lu does not follow MPERF +%lu at ratio 1", aperf, mperf);
 	/* Stopped, never written: at ratio 1 they are equal to the tick. */
 	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_APERF), vcpu_get_msr(vcpu, MSR_IA32_MPERF));
@@ -212,27 +217,30 @@ int main(void)
 	run(vcpu, SYNC_PAUSE1);
 	usleep(HOST_SLEEP_MS * 1000);
 	uc = run(vcpu, SYNC_PAUSE2);
-	tsc = uc.args[2], mperf = uc.args[3];
+	tsc = uc.args[2];
+	mperf = uc.args[3];
 	pr_info("host pause of %u ms: TSC +%lu, MPERF +%lu\n", HOST_SLEEP_MS, tsc, mperf);
-	TEST_ASSERT(tsc > 20 * EXIT_SLACK, "TSC +%lu: the host did not pause?", tsc);
+	TEST_ASSERT(tsc > 20 * exit_slack, "TSC +%lu: the host did not pause?", tsc);
 	TEST_ASSERT(mperf < tsc / 10, "MPERF +%lu counted the host's %u ms (TSC +%lu)",
 		    mperf, HOST_SLEEP_MS, tsc);
 
 	halted = vcpu_get_stat(vcpu, vcounters_halted_ns);
 	halt_for(vcpu, HOST_SLEEP_MS);
 	uc = run(vcpu, SYNC_HALT);
-	tsc = uc.args[2], mperf = uc.args[3];
+	tsc = uc.args[2];
+	mperf = uc.args[3];
 	halted = vcpu_get_stat(vcpu, vcounters_halted_ns) - halted;
 	pr_info("halted %u ms: TSC +%lu, MPERF +%lu, vcounters_halted_ns +%lu\n",
 		HOST_SLEEP_MS, tsc, mperf, halted);
-	TEST_ASSERT(tsc > 20 * EXIT_SLACK, "TSC +%lu: the vCPU did not halt?", tsc);
+	TEST_ASSERT(tsc > 20 * exit_slack, "TSC +%lu: the vCPU did not halt?", tsc);
 	TEST_ASSERT(mperf < tsc / 10, "MPERF +%lu counted the halt (TSC +%lu)", mperf, tsc);
 	/* The halt ends on the signal, ~HOST_SLEEP_MS after KVM_RUN began. */
 	TEST_ASSERT(halted >= HOST_SLEEP_MS / 2 * 1000000ull,
 		    "vcounters_halted_ns +%lu for a %u ms halt", halted, HOST_SLEEP_MS);
 
 	uc = run(vcpu, SYNC_WRITE);
-	m = uc.args[2], a = uc.args[3];
+	m = uc.args[2];
+	a = uc.args[3];
 	TEST_ASSERT(m > 1ull << 40 && m < (1ull << 40) + BUSY_LOOPS * 1000,
 		    "MPERF 0x%lx after writing 1 << 40", m);
 	TEST_ASSERT(a > 1ull << 41 && a < (1ull << 41) + BUSY_LOOPS * 1000,
@@ -270,12 +278,13 @@ int main(void)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	run_ticks = ((t1.tv_sec - t0.tv_sec) * 1000000000ull + t1.tv_nsec - t0.tv_nsec) *
 		    __vcpu_ioctl(vcpu2, KVM_GET_TSC_KHZ, NULL) / 1000000;
-	m = uc.args[2], a = uc.args[3];
+	m = uc.args[2];
+	a = uc.args[3];
 	pr_info("migrated: MPERF 0x%lx -> 0x%lx, APERF 0x%lx -> 0x%lx, KVM_RUN %lu ticks\n",
 		mperf, m, aperf, a, run_ticks);
-	TEST_ASSERT(m >= mperf && m - mperf <= run_ticks + EXIT_SLACK,
+	TEST_ASSERT(m >= mperf && m - mperf <= run_ticks + exit_slack,
 		    "MPERF not continued after migration");
-	TEST_ASSERT(a >= aperf && a - aperf <= run_ticks + EXIT_SLACK,
+	TEST_ASSERT(a >= aperf && a - aperf <= run_ticks + exit_slack,
 		    "APERF not continued after migration");
 	run(vcpu2, 0);
 	check_state(vcpu2);

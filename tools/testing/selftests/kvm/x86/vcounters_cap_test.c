@@ -20,10 +20,10 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
+#include "vcounters.h"
 
 #define A	KVM_VCOUNTERS_APERFMPERF
 #define P	KVM_VCOUNTERS_PMU
-#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
 
 static int enable_cap(struct kvm_vm *vm, u64 a0, u64 a1, u64 a2, u64 a3, u32 flags)
 {
@@ -36,6 +36,10 @@ static int enable_cap(struct kvm_vm *vm, u64 a0, u64 a1, u64 a2, u64 a3, u32 fla
 	return __vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
 }
 
+/*
+ * Not vcounters_state(): the buffer is poisoned first, so that reserved
+ * fields the kernel leaves unwritten show as nonzero.
+ */
 static struct kvm_vcounters_vcpu_state get_state(struct kvm_vcpu *vcpu)
 {
 	struct kvm_vcounters_vcpu_state st;
@@ -51,12 +55,6 @@ static struct kvm_vcounters_vcpu_state get_state(struct kvm_vcpu *vcpu)
 static void guest_code(void)
 {
 	GUEST_DONE();
-}
-
-static bool host_has_aperfmperf(void)
-{
-	return kvm_check_cap(KVM_CAP_X86_DISABLE_EXITS) &
-	       KVM_X86_DISABLE_EXITS_APERFMPERF;
 }
 
 static void test_check_extension(u64 supported)
@@ -111,7 +109,7 @@ static void test_errors(u64 supported)
 		r = enable_cap(vm, P, 0, 0, 0, 0);
 		TEST_ASSERT(r == -1 && errno == EOPNOTSUPP, "PMU only: r = %d, errno %d", r, errno);
 	}
-	if (!host_has_aperfmperf()) {
+	if (!vcounters_host_has_aperfmperf()) {
 		for (i = KVM_VCOUNTERS_MODE_RUN; i <= KVM_VCOUNTERS_MODE_ENTRY; i++) {
 			r = enable_cap(vm, A, i, 0, 0, 0);
 			TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
@@ -169,7 +167,7 @@ static void test_state(void)
 		TEST_ASSERT_EQ(st.features, A);
 		TEST_ASSERT_EQ(st.pmu_mode, 0);
 		/* Never AUTO; without host APERFMPERF, AUTO means EMULATE. */
-		if (modes[i] == KVM_VCOUNTERS_MODE_EMULATE || !host_has_aperfmperf())
+		if (modes[i] == KVM_VCOUNTERS_MODE_EMULATE || !vcounters_host_has_aperfmperf())
 			TEST_ASSERT_EQ(st.aperfmperf_mode, KVM_VCOUNTERS_MODE_EMULATE);
 		else
 			TEST_ASSERT(st.aperfmperf_mode == KVM_VCOUNTERS_MODE_RUN ||
@@ -227,7 +225,7 @@ static void test_other_owner(void)
 	struct kvm_vm *vm;
 	int r;
 
-	if (!host_has_aperfmperf()) {
+	if (!vcounters_host_has_aperfmperf()) {
 		ksft_print_msg("no host APERFMPERF: KVM_X86_DISABLE_EXITS_APERFMPERF not offered\n");
 		return;
 	}

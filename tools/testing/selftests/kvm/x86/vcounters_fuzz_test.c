@@ -7,7 +7,8 @@
  * replacement. Every return is checked against the uapi, and a model of
  * the VM's state checks that failed calls change nothing.
  *
- *   vcounters_fuzz_test [SEED [OPS]]   (the seed is printed; default OPS 400)
+ *   vcounters_fuzz_test [SEED [OPS]]   (default: the library's random seed, which
+ *                                       it prints, and OPS 400)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,19 +23,17 @@
 
 #define MAX_VCPUS		4
 
-static u64 rng_state;
+/* From the library's seed or SEED: a run repeats with the seed it printed. */
+static struct kvm_random_state rng;
 
 static u64 rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return vcounters_random_u64(&rng);
 }
 
-static u64 below(u64 n)
+static u32 below(u32 n)
 {
-	return rnd() % n;
+	return kvm_random_u32(&rng) % n;
 }
 
 struct model {
@@ -63,7 +62,7 @@ static void guest_code(void)
 }
 
 /* What the uapi says KVM_ENABLE_CAP must answer (0 or an errno). */
-static int expected_enable(struct model *m, const u64 args[4], u32 flags)
+static int expected_enable(struct model *m, const __u64 args[4], u32 flags)
 {
 	u64 f = args[0];
 
@@ -154,11 +153,9 @@ static u32 effective_mode(struct model *m, int i)
 
 static void check_state(struct model *m, int i)
 {
-	struct kvm_vcpu *vcpu = m->vcpu[i];
-	struct kvm_vcounters_vcpu_state st;
+	struct kvm_vcounters_vcpu_state st = vcounters_state(m->vcpu[i]);
 	int r;
 
-	vcpu_ioctl(vcpu, KVM_VCOUNTERS_GET_VCPU_STATE, &st);
 	TEST_ASSERT_EQ(st.features, m->features);
 	TEST_ASSERT_EQ(st.pmu_mode, 0);
 	TEST_ASSERT_EQ(st.aperfmperf_mode, effective_mode(m, i));
@@ -265,7 +262,6 @@ static void new_vm(struct model *m)
 
 int main(int argc, char *argv[])
 {
-	u64 seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 0;
 	long ops = argc > 2 ? strtol(argv[2], NULL, 0) : 400;
 	struct model m = {};
 	long i;
@@ -284,14 +280,8 @@ int main(int argc, char *argv[])
 						      KVM_VCOUNTERS_MODE_RUN);
 		kvm_vm_free(vm);
 	}
-	if (!seed) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		seed = ts.tv_nsec | 1;
-	}
-	rng_state = seed;
-	pr_info("seed %lu, %ld operations\n", seed, ops);
+	rng = vcounters_rng(argc > 1 ? argv[1] : NULL);
+	pr_info("seed 0x%x, %ld operations\n", kvm_random_seed, ops);
 
 	new_vm(&m);
 	/*
@@ -301,18 +291,33 @@ int main(int argc, char *argv[])
 	 */
 	for (i = 0; i < ops || (ops >= 200 && i < 5 * ops && !every_outcome_reached()); i++) {
 		switch (below(32)) {
-		case 0 ... 7: op_enable(&m); break;
-		case 8 ... 9: op_check_extension(&m); break;
-		case 10 ... 13: op_state(&m); break;
-		case 14 ... 19: op_msrs(&m); break;
-		case 20 ... 22: op_add_vcpu(&m); break;
-		case 23 ... 30: op_run(&m); break;
-		default: new_vm(&m); break;
+		case 0 ... 7:
+			op_enable(&m);
+			break;
+		case 8 ... 9:
+			op_check_extension(&m);
+			break;
+		case 10 ... 13:
+			op_state(&m);
+			break;
+		case 14 ... 19:
+			op_msrs(&m);
+			break;
+		case 20 ... 22:
+			op_add_vcpu(&m);
+			break;
+		case 23 ... 30:
+			op_run(&m);
+			break;
+		default:
+			new_vm(&m);
+			break;
 		}
 	}
 	kvm_vm_free(m.vm);
-	pr_info("seed %lu: %ld operations checked; ENABLE_CAP ok %ld, EINVAL %ld, EOPNOTSUPP %ld, EBUSY %ld; guest reads ok %ld, #GP %ld\n",
-		seed, i, n_enable_ok, n_einval, n_eopnotsupp, n_ebusy, n_run_ok, n_run_gp);
+	pr_info("seed 0x%x: %ld operations checked; ENABLE_CAP ok %ld, EINVAL %ld, EOPNOTSUPP %ld, EBUSY %ld; guest reads ok %ld, #GP %ld\n",
+		kvm_random_seed, i, n_enable_ok, n_einval, n_eopnotsupp, n_ebusy, n_run_ok,
+		n_run_gp);
 	TEST_ASSERT(ops < 200 || every_outcome_reached(),
 		    "a sequence this long should reach every outcome");
 	return 0;

@@ -33,8 +33,8 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
+#include "vcounters.h"
 
-#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
 #define BUSY_CHUNK		2000000ull
 #define READS			1000
 /*
@@ -44,7 +44,7 @@
  * IPI, a few ms under TCG when the other CPU is busy).
  */
 #define WINDOW			100000ull
-#define READ_SKEW		(50 * 1000 * 1000ull)
+#define READ_SKEW		vcounters_ms_to_tsc(tsc_khz, 20)
 
 static unsigned long tsc_khz;
 
@@ -58,33 +58,6 @@ static void guest_busy(void)
 			;
 	}
 }
-
-static struct kvm_vm *create_vm(u32 mode, int nr_vcpus, struct kvm_vcpu **vcpus,
-				void *guest_code)
-{
-	struct kvm_enable_cap cap = {
-		.cap = KVM_CAP_X86_VCOUNTERS,
-		.args = { KVM_VCOUNTERS_APERFMPERF, mode },
-	};
-	struct kvm_vm *vm = vm_create(nr_vcpus);
-	int i;
-
-	vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
-	for (i = 0; i < nr_vcpus; i++) {
-		vcpus[i] = vm_vcpu_add(vm, i, guest_code);
-		vcpu_set_cpuid_feature(vcpus[i], X86_FEATURE_APERFMPERF);
-	}
-	return vm;
-}
-
-static struct kvm_vcounters_vcpu_state state(struct kvm_vcpu *vcpu)
-{
-	struct kvm_vcounters_vcpu_state st;
-
-	vcpu_ioctl(vcpu, KVM_VCOUNTERS_GET_VCPU_STATE, &st);
-	return st;
-}
-
 
 /* APERF advanced 5/4 as fast as MPERF, within the read skew of the ends. */
 static void check_ratio(const char *what, u64 aperf, u64 mperf)
@@ -141,14 +114,14 @@ static void finish(struct runner *r)
 static void test_shared_cpu(void)
 {
 	struct kvm_vcpu *va, *vb;
-	struct kvm_vm *a = create_vm(KVM_VCOUNTERS_MODE_RUN, 1, &va, guest_busy);
-	struct kvm_vm *b = create_vm(KVM_VCOUNTERS_MODE_ENTRY, 1, &vb, guest_busy);
+	struct kvm_vm *a = vcounters_vm_create(KVM_VCOUNTERS_MODE_RUN, 1, &va, guest_busy);
+	struct kvm_vm *b = vcounters_vm_create(KVM_VCOUNTERS_MODE_ENTRY, 1, &vb, guest_busy);
 	struct runner ra = { .vcpu = va, .cpu = 1 }, rb = { .vcpu = vb, .cpu = 1 };
 	struct kvm_vcounters_vcpu_state sa, sb;
 	u64 t0, wall;
 
-	TEST_ASSERT_EQ(state(va).aperfmperf_mode, KVM_VCOUNTERS_MODE_RUN);
-	TEST_ASSERT_EQ(state(vb).aperfmperf_mode, KVM_VCOUNTERS_MODE_ENTRY);
+	TEST_ASSERT_EQ(vcounters_state(va).aperfmperf_mode, KVM_VCOUNTERS_MODE_RUN);
+	TEST_ASSERT_EQ(vcounters_state(vb).aperfmperf_mode, KVM_VCOUNTERS_MODE_ENTRY);
 	t0 = rdtsc();
 	start(&ra);
 	start(&rb);
@@ -156,8 +129,8 @@ static void test_shared_cpu(void)
 	finish(&ra);
 	finish(&rb);
 	wall = rdtsc() - t0;
-	sa = state(va);
-	sb = state(vb);
+	sa = vcounters_state(va);
+	sb = vcounters_state(vb);
 	ksft_print_msg("shared CPU: wall %lu, RUN MPERF %llu (%llu%%), ENTRY MPERF %llu (%llu%%)\n",
 		       wall, sa.mperf, sa.mperf * 100 / wall, sb.mperf, sb.mperf * 100 / wall);
 	TEST_ASSERT(sa.mperf + sb.mperf <= wall, "two guests on one CPU counted %llu + %llu > %lu",
@@ -238,8 +211,8 @@ static void *spin_idle(void *arg)
 static void test_host_view(void)
 {
 	struct kvm_vcpu *va[2], *vb[2];
-	struct kvm_vm *a = create_vm(KVM_VCOUNTERS_MODE_RUN, 2, va, guest_busy);
-	struct kvm_vm *b = create_vm(KVM_VCOUNTERS_MODE_ENTRY, 2, vb, guest_busy);
+	struct kvm_vm *a = vcounters_vm_create(KVM_VCOUNTERS_MODE_RUN, 2, va, guest_busy);
+	struct kvm_vm *b = vcounters_vm_create(KVM_VCOUNTERS_MODE_ENTRY, 2, vb, guest_busy);
 	struct runner r[4] = {
 		{ .vcpu = va[0], .cpu = -1 }, { .vcpu = va[1], .cpu = -1, .pause_us = 2000 },
 		{ .vcpu = vb[0], .cpu = -1 }, { .vcpu = vb[1], .cpu = 0, .pause_us = 1000 },
@@ -307,14 +280,14 @@ static void test_host_view(void)
 
 	/* A RUN vCPU's MPERF is its live time. */
 	for (i = 0; i < 2; i++) {
-		struct kvm_vcounters_vcpu_state st = state(va[i]);
+		struct kvm_vcounters_vcpu_state st = vcounters_state(va[i]);
 
 		live = vcpu_get_stat(va[i], vcounters_live_ns) * (tsc_khz / 1000) / 1000;
 		TEST_ASSERT(st.mperf <= live + live / 20 + WINDOW && st.mperf >= live - live / 20,
 			    "RUN vCPU %d: MPERF %llu, live %lu cycles", i, st.mperf, live);
 		check_ratio("RUN vCPU", st.aperf, st.mperf);
 		live = vcpu_get_stat(vb[i], vcounters_live_ns) * (tsc_khz / 1000) / 1000;
-		st = state(vb[i]);
+		st = vcounters_state(vb[i]);
 		TEST_ASSERT(st.mperf <= live + WINDOW, "ENTRY vCPU %d: MPERF %llu > live %lu", i,
 			    st.mperf, live);
 	}
@@ -328,13 +301,13 @@ static void test_host_view(void)
 static void test_set_msrs(u32 mode)
 {
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = create_vm(mode, 1, &vcpu, guest_busy);
+	struct kvm_vm *vm = vcounters_vm_create(mode, 1, &vcpu, guest_busy);
 	struct ucall uc;
 	u64 start = ~0ull - 1000;
 
 	vcpu_set_msr(vcpu, MSR_IA32_MPERF, start);
 	vcpu_set_msr(vcpu, MSR_IA32_APERF, 12345);
-	TEST_ASSERT_EQ(state(vcpu).mperf, start);
+	TEST_ASSERT_EQ(vcounters_state(vcpu).mperf, start);
 	vcpu_run(vcpu);
 	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
 	vcpu_run(vcpu);
@@ -348,7 +321,7 @@ static void test_set_msrs(u32 mode)
 	TEST_ASSERT(uc.args[3] <= (uc.args[2] + 1000) * 5 / 4 + WINDOW,
 		    "APERF %lu was not cleared when MPERF wrapped (MPERF %lu)", uc.args[3],
 		    uc.args[2]);
-	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_MPERF), state(vcpu).mperf);
+	TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_IA32_MPERF), vcounters_state(vcpu).mperf);
 	kvm_vm_free(vm);
 }
 
@@ -373,7 +346,7 @@ static u64 host_mperf_sum(void)
 static void test_wrap_hazard(u32 mode)
 {
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = create_vm(mode, 1, &vcpu, guest_busy);
+	struct kvm_vm *vm = vcounters_vm_create(mode, 1, &vcpu, guest_busy);
 	u64 h0, h1, t0, elapsed;
 	struct ucall uc;
 	int i;
@@ -426,11 +399,11 @@ static void guest_reads(void)
 static void test_passthrough(u32 mode)
 {
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = create_vm(mode, 1, &vcpu, guest_reads);
+	struct kvm_vm *vm = vcounters_vm_create(mode, 1, &vcpu, guest_reads);
 	struct ucall uc;
 	u64 exits, acc;
 
-	TEST_ASSERT_EQ(state(vcpu).aperfmperf_mode, mode);
+	TEST_ASSERT_EQ(vcounters_state(vcpu).aperfmperf_mode, mode);
 	vcpu_run(vcpu);
 	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
 	exits = vcpu_get_stat(vcpu, exits);
@@ -470,9 +443,8 @@ int main(void)
 		       "RUN/ENTRY need host APERFMPERF (make check's CPU model has it); "
 		       "EMULATE is covered by the other tests");
 	vm = vm_create_barebones();
-	tsc_khz = __vm_ioctl(vm, KVM_GET_TSC_KHZ, NULL);
+	tsc_khz = vcounters_tsc_khz(vm);
 	kvm_vm_free(vm);
-	TEST_ASSERT(tsc_khz > 0, "KVM_GET_TSC_KHZ");
 
 	test_passthrough(KVM_VCOUNTERS_MODE_RUN);
 	test_passthrough(KVM_VCOUNTERS_MODE_ENTRY);

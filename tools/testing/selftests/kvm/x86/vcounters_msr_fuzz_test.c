@@ -10,7 +10,8 @@
  *  - every other index: the same outcome (#GP or not, and the value of a
  *    read) as in the VM that did not opt in, which is upstream's.
  *
- *   vcounters_msr_fuzz_test [SEED [OPS]]   (the seed is printed; default OPS 300)
+ *   vcounters_msr_fuzz_test [SEED [OPS]]   (default: the library's random seed,
+ *                                           which it prints, and OPS 300)
  */
 #include <stdlib.h>
 #include <asm/msr-index.h>
@@ -19,8 +20,8 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
+#include "vcounters.h"
 
-#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
 #define FIRST_MSR		0xe0
 #define NR_MSRS			16
 /* A read may see the counter a few guest exits later than the host's TSC. */
@@ -34,14 +35,20 @@ struct op {
 	u64 value;
 };
 
-static u64 rng_state;
+/*
+ * From the library's seed or SEED: a run repeats with the seed it printed.
+ * The host draws each access; the guest only performs it.
+ */
+static struct kvm_random_state rng;
 
 static u64 rnd(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return vcounters_random_u64(&rng);
+}
+
+static u32 below(u32 n)
+{
+	return kvm_random_u32(&rng) % n;
 }
 
 /* The guest performs what the host put in @op, one access per sync. */
@@ -82,7 +89,6 @@ static struct result guest_access(struct kvm_vm *vm, struct kvm_vcpu *vcpu)
 
 int main(int argc, char *argv[])
 {
-	u64 seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (u64)time(NULL) * 2654435761u;
 	long i, ops = argc > 2 ? atol(argv[2]) : 300;
 	struct kvm_vcpu *vcpu[NR_VMS];
 	struct kvm_vm *vm[NR_VMS];
@@ -95,8 +101,8 @@ int main(int argc, char *argv[])
 	int v;
 
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
-	rng_state = seed | 1;
-	ksft_print_msg("seed %lu, %ld operations\n", seed, ops);
+	rng = vcounters_rng(argc > 1 ? argv[1] : NULL);
+	ksft_print_msg("seed 0x%x, %ld operations\n", kvm_random_seed, ops);
 
 	for (v = 0; v < NR_VMS; v++) {
 		vm[v] = vm_create(1);
@@ -115,12 +121,17 @@ int main(int argc, char *argv[])
 		struct result r[NR_VMS];
 		int c, w;
 
-		op.index = FIRST_MSR + rnd() % NR_MSRS;
+		op.index = FIRST_MSR + below(NR_MSRS);
 		/* Counters more often: they are what the VMs differ in. */
-		if (rnd() % 2)
-			op.index = rnd() % 2 ? MSR_IA32_APERF : MSR_IA32_MPERF;
-		op.write = rnd() % 3 == 0;
-		op.value = rnd() % 4 ? rnd() >> (rnd() % 64) : ~0ull - rnd() % 1000;
+		if (below(2))
+			op.index = below(2) ? MSR_IA32_APERF : MSR_IA32_MPERF;
+		op.write = !below(3);
+		if (below(4)) {
+			op.value = rnd();
+			op.value >>= below(64);
+		} else {
+			op.value = ~0ull - below(1000);
+		}
 		for (v = 0; v < NR_VMS; v++) {
 			r[v] = guest_access(vm[v], vcpu[v]);
 			vcpu_run(vcpu[v]);
@@ -176,8 +187,8 @@ int main(int argc, char *argv[])
 		known_tsc[c] = r[OPTED].tsc;
 		may_be_cleared[c] = false;
 	}
-	ksft_print_msg("seed %lu: %ld ops, %ld on APERF/MPERF, neighbours: %ld #GP, %ld ok\n",
-		       seed, ops, n_counter, n_gp, n_ok);
+	ksft_print_msg("seed 0x%x: %ld ops, %ld on APERF/MPERF, neighbours: %ld #GP, %ld ok\n",
+		       kvm_random_seed, ops, n_counter, n_gp, n_ok);
 	TEST_ASSERT(n_counter > 0 && n_gp > 0, "too few operations to cover the outcomes");
 	for (v = 0; v < NR_VMS; v++)
 		kvm_vm_free(vm[v]);

@@ -13,8 +13,7 @@
 #include "processor.h"
 #include "svm_util.h"
 #include "test_util.h"
-
-#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
+#include "vcounters.h"
 
 enum { SYNC_L1_BEFORE = 1, SYNC_L2, SYNC_L1_AFTER };
 
@@ -51,10 +50,7 @@ int main(void)
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
 	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
 
-	vm = vm_create(1);
-	vm_enable_cap(vm, KVM_CAP_X86_VCOUNTERS, KVM_VCOUNTERS_APERFMPERF);
-	vcpu = vm_vcpu_add(vm, 0, l1_guest_code);
-	vcpu_set_cpuid_feature(vcpu, X86_FEATURE_APERFMPERF);
+	vm = vcounters_vm_create(KVM_VCOUNTERS_MODE_AUTO, 1, &vcpu, l1_guest_code);
 	vcpu_alloc_svm(vm, &svm_gva);
 	vcpu_args_set(vcpu, 1, svm_gva);
 

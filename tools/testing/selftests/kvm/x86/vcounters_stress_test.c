@@ -24,13 +24,13 @@
 #include "kvm_util.h"
 #include "processor.h"
 #include "test_util.h"
+#include "vcounters.h"
 
-#define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
 #define NR_VMS			2
 #define NR_VCPUS		4
 #define BUSY_CHUNK		200000ull
 /* Cycles a read may lag the live-time accounting by (one exit). */
-#define SLACK			(30 * 1000 * 1000ull)
+#define SLACK			vcounters_ms_to_tsc(tsc_khz, 12)
 
 static void guest_busy(void)
 {
@@ -63,7 +63,6 @@ static volatile bool stop;
 static void on_kick(int sig)
 {
 }
-
 
 static void *run_vcpu(void *arg)
 {
@@ -106,7 +105,7 @@ int main(int argc, char *argv[])
 	struct sigaction sa = { .sa_handler = on_kick };
 	struct runner r[NR_VMS][NR_VCPUS] = {};
 	struct kvm_vm *vm[NR_VMS];
-	bool hw = kvm_check_cap(KVM_CAP_X86_DISABLE_EXITS) & KVM_X86_DISABLE_EXITS_APERFMPERF;
+	bool hw = vcounters_host_has_aperfmperf();
 	u64 wall_ns, t0, tsc_khz;
 	struct timespec ts0, ts1;
 	int v, i;
@@ -115,23 +114,20 @@ int main(int argc, char *argv[])
 	TEST_ASSERT(!sigaction(SIGUSR1, &sa, NULL), "sigaction");
 
 	for (v = 0; v < NR_VMS; v++) {
-		struct kvm_enable_cap cap = {
-			.cap = KVM_CAP_X86_VCOUNTERS,
-			.args = { KVM_VCOUNTERS_APERFMPERF,
-				  v == 0 ? KVM_VCOUNTERS_MODE_AUTO :
-				  hw ? KVM_VCOUNTERS_MODE_ENTRY : KVM_VCOUNTERS_MODE_EMULATE },
-		};
+		u32 mode = v == 0 ? KVM_VCOUNTERS_MODE_AUTO :
+			   hw ? KVM_VCOUNTERS_MODE_ENTRY : KVM_VCOUNTERS_MODE_EMULATE;
 
+		/* Not vcounters_vm_create(): busy and halting vCPUs alternate. */
 		vm[v] = vm_create(NR_VCPUS);
-		vm_ioctl(vm[v], KVM_ENABLE_CAP, &cap);
+		TEST_ASSERT(!__vcounters_enable(vm[v], KVM_VCOUNTERS_APERFMPERF, mode),
+			    "KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS) in mode %u", mode);
 		for (i = 0; i < NR_VCPUS; i++) {
 			r[v][i].halter = i & 1;
 			r[v][i].vcpu = vm_vcpu_add(vm[v], i, i & 1 ? guest_halter : guest_busy);
 			vcpu_set_cpuid_feature(r[v][i].vcpu, X86_FEATURE_APERFMPERF);
 		}
 	}
-	tsc_khz = __vm_ioctl(vm[0], KVM_GET_TSC_KHZ, NULL);
-	TEST_ASSERT(tsc_khz > 0, "KVM_GET_TSC_KHZ");
+	tsc_khz = vcounters_tsc_khz(vm[0]);
 
 	clock_gettime(CLOCK_MONOTONIC, &ts0);
 	t0 = rdtsc();
@@ -165,7 +161,7 @@ int main(int argc, char *argv[])
 			u64 halted = vcpu_get_stat(x->vcpu, vcounters_halted_ns);
 			u64 switches = vcpu_get_stat(x->vcpu, vcounters_switches);
 
-			vcpu_ioctl(x->vcpu, KVM_VCOUNTERS_GET_VCPU_STATE, &st);
+			st = vcounters_state(x->vcpu);
 			ksft_print_msg("VM %d vCPU %d (%s, mode %u): %lu syncs, %lu wakes, live %lu ms, "
 				       "halted %lu ms, %lu switches, MPERF %llu\n", v, i,
 				       x->halter ? "halting" : "busy", st.aperfmperf_mode, x->syncs,

@@ -21,6 +21,7 @@
 #include "processor.h"
 #include "test_util.h"
 #include "vcounters.h"
+
 #define ROUNDS			10
 #define BUSY_CHUNK		20000000ull
 #define HALT_MS			50
@@ -28,7 +29,7 @@
  * The guest reads MPERF, then APERF, each through an exit: the two reads
  * are up to one exit apart (~10 ms at most under TCG), at each end.
  */
-#define READ_SKEW		26000000ull
+#define READ_SKEW		vcounters_ms_to_tsc(tsc_khz, 10)
 
 /*
  * The host's APERF and MPERF summed over CPUs 0 and 1, or 0 and 0 where the
@@ -135,7 +136,7 @@ int main(void)
 	vcpu[1] = vm_vcpu_add(vm, 1, guest_halter);
 	for (i = 0; i < 2; i++)
 		vcpu_set_cpuid_feature(vcpu[i], X86_FEATURE_APERFMPERF);
-	tsc_khz = __vcpu_ioctl(vcpu[0], KVM_GET_TSC_KHZ, NULL);
+	tsc_khz = vcounters_tsc_khz(vm);
 
 	host_counts(&ha0, &hm0);
 	for (i = 0; i < 2; i++)
