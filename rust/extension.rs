@@ -10,7 +10,7 @@ use crate::feature::{Feature, Hook};
 use crate::kvm::{
     EnableCap, Extension, MsrAccess, MsrFault, Vcpu, VcpuCell, VcpuCtx, VcpuStat, Vm,
 };
-use crate::logic::cap::{self, CapError, HostCaps, VmConfig};
+use crate::logic::cap::{self, CapError, HostCaps, VmConfig, VmKind};
 use crate::logic::live::{LiveClock, Transition};
 use crate::logic::uapi::Features;
 use kernel::{
@@ -133,11 +133,15 @@ impl Extension for Vcounters {
         }
     }
 
-    fn enable_cap(&self, _vm: &Vm, req: &EnableCap) -> Result<Option<KBox<VmData>>> {
+    fn enable_cap(&self, vm: &Vm, req: &EnableCap) -> Result<Option<KBox<VmData>>> {
         if req.cap != uapi::KVM_CAP_X86_VCOUNTERS {
             return Err(ENOTTY);
         }
         let config = cap::enable(req.args, req.flags, &self.caps).map_err(cap_errno)?;
+        let kind = VmKind {
+            protected_state: vm.has_protected_state(),
+        };
+        cap::vm_supported(kind).map_err(cap_errno)?;
         Ok(Some(KBox::new(VmData { config }, GFP_KERNEL)?))
     }
 

@@ -136,6 +136,12 @@ impl Vm {
     fn as_raw(&self) -> *mut bindings::kvm {
         self.0.get()
     }
+
+    /// Whether the guest's state is protected from KVM (SEV-ES, SNP, TDX).
+    pub(crate) fn has_protected_state(&self) -> bool {
+        // SAFETY: `self` is a live VM; the flag is set at VM creation.
+        unsafe { shim::vcounters_vm_has_protected_state(self.as_raw()) }
+    }
 }
 
 impl Vcpu {

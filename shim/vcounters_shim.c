@@ -31,6 +31,11 @@ struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu)
 	return vcpu->kvm;
 }
 
+bool vcounters_vm_has_protected_state(struct kvm *kvm)
+{
+	return kvm->arch.has_protected_state;
+}
+
 /* Numbered as enum VcpuStat in rust/kvm.rs. */
 void vcounters_vcpu_stat_add(struct kvm_vcpu *vcpu, u32 stat, u64 delta)
 {

@@ -104,6 +104,26 @@ pub fn enable(args: [u64; 4], flags: u32, host: &HostCaps) -> Result<VmConfig, C
     })
 }
 
+/// What kind of VM asks for the capability.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmKind {
+    /// The guest's state is protected from KVM (SEV-ES, SNP, TDX).
+    pub protected_state: bool,
+}
+
+/// Whether a VM of `kind` can opt in at all, after [`enable`] accepted
+/// the arguments. The module controls the MSR intercepts of neither an
+/// SEV-ES or SNP guest (its register state is encrypted, its MSR accesses
+/// reach KVM only through the GHCB) nor a TDX guest (the TDX module owns
+/// them): refused as something this host cannot provide.
+pub fn vm_supported(kind: VmKind) -> Result<(), CapError> {
+    if kind.protected_state {
+        Err(CapError::NotSupported)
+    } else {
+        Ok(())
+    }
+}
+
 /// The per-vCPU facts that limit the APERF/MPERF mode.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VcpuCaps {
@@ -148,6 +168,15 @@ mod tests {
     };
     const A: u64 = Features::APERFMPERF.bits();
     const P: u64 = Features::PMU.bits();
+
+    #[test]
+    fn protected_vms_are_refused_as_not_supported() {
+        assert_eq!(vm_supported(VmKind::default()), Ok(()));
+        let protected = VmKind {
+            protected_state: true,
+        };
+        assert_eq!(vm_supported(protected), Err(CapError::NotSupported));
+    }
 
     #[test]
     fn supported_features_follow_host() {

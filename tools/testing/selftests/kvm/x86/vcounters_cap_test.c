@@ -248,6 +248,36 @@ static void test_other_owner(void)
 	kvm_vm_free(vm);
 }
 
+/*
+ * VMs whose guest state is protected from KVM (SEV-ES, SNP, TDX) are
+ * refused with -EOPNOTSUPP: the module cannot control their MSR
+ * intercepts. Only where the host offers such VM types; under TCG it
+ * offers none, and the host test protected_vms_are_refused_as_not_supported
+ * (cargo test) proves the decision.
+ */
+static void test_protected_vm_types(void)
+{
+	static const unsigned long types[] = {
+		KVM_X86_SEV_ES_VM, KVM_X86_SNP_VM, KVM_X86_TDX_VM,
+	};
+	u64 offered = kvm_check_cap(KVM_CAP_VM_TYPES);
+	struct kvm_vm *vm;
+	int i, r;
+
+	for (i = 0; i < ARRAY_SIZE(types); i++) {
+		if (!(offered & BIT(types[i]))) {
+			ksft_print_msg("VM type %lu not offered by this host (needs SEV-ES, SNP or TDX hardware): not tried\n",
+				       types[i]);
+			continue;
+		}
+		vm = vm_create_barebones_type(types[i]);
+		r = __vcounters_enable(vm, KVM_VCOUNTERS_APERFMPERF, KVM_VCOUNTERS_MODE_EMULATE);
+		TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
+			    "VM type %lu: KVM_ENABLE_CAP returned %d, errno %d", types[i], r, errno);
+		kvm_vm_free(vm);
+	}
+}
+
 int main(void)
 {
 	u64 supported = kvm_check_cap(KVM_CAP_X86_VCOUNTERS);
@@ -259,5 +289,6 @@ int main(void)
 	test_other_owner();
 	test_errors(supported);
 	test_state();
+	test_protected_vm_types();
 	return 0;
 }
