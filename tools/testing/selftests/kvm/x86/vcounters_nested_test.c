@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Nested SVM: an L2 guest that reads IA32_MPERF/IA32_APERF, which its L1
- * does not intercept (the MSR permission map of generic_svm_setup() is
- * zero), sees L1's virtual counters: its reads fall between L1's own
- * reads before VMRUN and after the #VMEXIT, and they are not zero (what
- * the TCG host's real MSRs would read).
+ * does not intercept (MSR protection on, with the zeroed permission map of
+ * generic_svm_setup(), so that KVM's merged map for L2 passes through what
+ * L1's own passes through), sees L1's virtual counters, in every mode the
+ * host offers:
+ *  - its reads fall between L1's own reads before VMRUN and after the
+ *    #VMEXIT, and they are not zero (what the TCG host's real MSRs would
+ *    read);
+ *  - a mode change while L2 is the one running (userspace sets an MPERF
+ *    that may wrap, which moves RUN and ENTRY to EMULATE, during an exit
+ *    of L2's) reaches L2 at once: its next read is the value set, not
+ *    whatever the MSRs hold, although L1 did not run in between to merge
+ *    its MSR permission map into L2's.
  */
 #include <asm/msr-index.h>
 #include <linux/kvm_vcounters.h>
@@ -15,11 +23,15 @@
 #include "test_util.h"
 #include "vcounters.h"
 
-enum { SYNC_L1_BEFORE = 1, SYNC_L2, SYNC_L1_AFTER };
+enum { SYNC_L1_BEFORE = 1, SYNC_L2, SYNC_L2_AFTER_SET, SYNC_L1_AFTER };
+
+/* Set by userspace during L2's first exit: EMULATE from then on. */
+#define MPERF_SET	(1ull << 63)
 
 static void l2_guest_code(void)
 {
 	GUEST_SYNC_ARGS(SYNC_L2, rdmsr(MSR_IA32_MPERF), rdmsr(MSR_IA32_APERF), 0, 0);
+	GUEST_SYNC_ARGS(SYNC_L2_AFTER_SET, rdmsr(MSR_IA32_MPERF), rdmsr(MSR_IA32_APERF), 0, 0);
 	vmmcall();
 }
 
@@ -32,25 +44,23 @@ static void l1_guest_code(struct svm_test_data *svm)
 		;
 	GUEST_SYNC_ARGS(SYNC_L1_BEFORE, rdmsr(MSR_IA32_MPERF), rdmsr(MSR_IA32_APERF), 0, 0);
 	generic_svm_setup(svm, l2_guest_code);
+	svm->vmcb->control.intercept |= BIT_ULL(INTERCEPT_MSR_PROT);
 	run_guest(svm->vmcb, svm->vmcb_gpa);
 	GUEST_ASSERT_EQ(svm->vmcb->control.exit_code, SVM_EXIT_VMMCALL);
 	GUEST_SYNC_ARGS(SYNC_L1_AFTER, rdmsr(MSR_IA32_MPERF), rdmsr(MSR_IA32_APERF), 0, 0);
 	GUEST_DONE();
 }
 
-int main(void)
+static void test_l2_reads(u32 mode)
 {
-	u64 mperf[4], aperf[4];
+	u64 mperf[SYNC_L1_AFTER + 1], aperf[SYNC_L1_AFTER + 1];
 	struct kvm_vcpu *vcpu;
 	gva_t svm_gva;
 	struct kvm_vm *vm;
 	struct ucall uc;
 	int sync;
 
-	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
-	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
-
-	vm = vcounters_vm_create(KVM_VCOUNTERS_MODE_AUTO, 1, &vcpu, l1_guest_code);
+	vm = vcounters_vm_create(mode, 1, &vcpu, l1_guest_code);
 	vcpu_alloc_svm(vm, &svm_gva);
 	vcpu_args_set(vcpu, 1, svm_gva);
 
@@ -68,21 +78,52 @@ int main(void)
 		default:
 			TEST_FAIL("unexpected ucall %lu", uc.cmd);
 		}
+		if (sync == SYNC_L2) {
+			/* L2's exit: the vCPU is in guest mode, L2's bitmap merged. */
+			vcpu_set_msr(vcpu, MSR_IA32_MPERF, MPERF_SET);
+			TEST_ASSERT_EQ(vcounters_state(vcpu).aperfmperf_mode,
+				       KVM_VCOUNTERS_MODE_EMULATE);
+		}
 	}
 	vcpu_run(vcpu);
 	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_DONE);
 
-	pr_info("MPERF: L1 %lu, L2 %lu, L1 %lu\n",
-		mperf[SYNC_L1_BEFORE], mperf[SYNC_L2], mperf[SYNC_L1_AFTER]);
+	ksft_print_msg("mode %u: MPERF L1 %lu, L2 %lu, set %llu, L2 %lu, L1 %lu\n", mode,
+		       mperf[SYNC_L1_BEFORE], mperf[SYNC_L2], MPERF_SET,
+		       mperf[SYNC_L2_AFTER_SET], mperf[SYNC_L1_AFTER]);
 	TEST_ASSERT(mperf[SYNC_L1_BEFORE] > 0, "L1's MPERF did not count");
 	TEST_ASSERT(mperf[SYNC_L1_BEFORE] <= mperf[SYNC_L2] &&
-		    mperf[SYNC_L2] <= mperf[SYNC_L1_AFTER],
-		    "L2's MPERF %lu is not L1's (%lu..%lu)", mperf[SYNC_L2],
-		    mperf[SYNC_L1_BEFORE], mperf[SYNC_L1_AFTER]);
+		    mperf[SYNC_L2] <= MPERF_SET,
+		    "L2's MPERF %lu is not L1's (%lu..)", mperf[SYNC_L2],
+		    mperf[SYNC_L1_BEFORE]);
 	TEST_ASSERT(aperf[SYNC_L1_BEFORE] <= aperf[SYNC_L2] &&
-		    aperf[SYNC_L2] <= aperf[SYNC_L1_AFTER],
+		    aperf[SYNC_L2] <= aperf[SYNC_L2_AFTER_SET],
 		    "L2's APERF %lu is not L1's (%lu..%lu)", aperf[SYNC_L2],
-		    aperf[SYNC_L1_BEFORE], aperf[SYNC_L1_AFTER]);
+		    aperf[SYNC_L1_BEFORE], aperf[SYNC_L2_AFTER_SET]);
+	/* Not the MSR's own count, far below 2^63, and not gone backwards. */
+	TEST_ASSERT(mperf[SYNC_L2_AFTER_SET] >= MPERF_SET &&
+		    mperf[SYNC_L2_AFTER_SET] <= mperf[SYNC_L1_AFTER],
+		    "mode %u: L2 read MPERF %lu after userspace set %llu (L1 then %lu)", mode,
+		    mperf[SYNC_L2_AFTER_SET], MPERF_SET, mperf[SYNC_L1_AFTER]);
 	kvm_vm_free(vm);
+}
+
+int main(void)
+{
+	static const u32 modes[] = {
+		KVM_VCOUNTERS_MODE_EMULATE, KVM_VCOUNTERS_MODE_RUN, KVM_VCOUNTERS_MODE_ENTRY,
+	};
+	bool hw = vcounters_host_has_aperfmperf();
+	int i;
+
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
+	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
+
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (modes[i] != KVM_VCOUNTERS_MODE_EMULATE && !hw)
+			ksft_print_msg("mode %u needs host APERFMPERF: not run here\n", modes[i]);
+		else
+			test_l2_reads(modes[i]);
+	}
 	return 0;
 }
