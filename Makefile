@@ -53,8 +53,7 @@ bench: qemu initramfs selftests
 	$(S)/bench
 
 clean:
-	rm -rf build/kbuild build/qemu-build build/initramfs* build/selftests target
-	rm -f kvm_vcounters.ko
+	rm -rf build/kbuild build/qemu-build build/module build/initramfs* build/selftests target
 
 # Also the patched source tree; the download cache in ~/.cache stays.
 distclean: clean

@@ -33,6 +33,7 @@ TCG_THREAD=${KVC_TCG_THREAD:-single}
 
 KSRC=$BUILD/linux          # patched source tree
 KOBJ=$BUILD/kbuild         # O= build directory
+MOBJ=$BUILD/module         # MO= output of the module's build
 LLVM_SUFFIX=-19
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache}
 # The kernel build passes absolute paths; relative to the clone they are
