@@ -5,7 +5,7 @@
 //! that they change together), with `KVM_VCOUNTERS_GET_VCPU_STATE`. What a
 //! feature does at each hook is the feature's ([`crate::feature`]).
 
-use crate::aperfmperf::AperfMperf;
+use crate::aperfmperf::{bank::GuestSwitching, AperfMperf};
 use crate::feature::{Feature, Hook};
 use crate::kvm::{
     EnableCap, Extension, MsrAccess, MsrFault, Vcpu, VcpuCell, VcpuCtx, VcpuStat, Vm,
@@ -36,6 +36,9 @@ pub(crate) fn cap_errno(e: CapError) -> Error {
 /// The extension: what this host offers, fixed at module init.
 pub(crate) struct Vcounters {
     caps: HostCaps,
+    /// Held while guest values may be loaded (the hardware modes); dropped
+    /// after the extension is unregistered, when none are.
+    _switching: Option<GuestSwitching>,
     /// Origin of the nanosecond clock of the live-time accounting.
     epoch: Instant<Monotonic>,
     aperfmperf: AperfMperf,
@@ -59,9 +62,10 @@ struct VcpuState {
 }
 
 impl Vcounters {
-    pub(crate) fn new(caps: HostCaps) -> Self {
+    pub(crate) fn new(caps: HostCaps, switching: Option<GuestSwitching>) -> Self {
         Self {
             caps,
+            _switching: switching,
             epoch: Instant::now(),
             aperfmperf: AperfMperf::new(caps),
         }

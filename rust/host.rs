@@ -10,10 +10,11 @@ use crate::logic::{
 use crate::vendor::Vendor;
 use kernel::fmt;
 
-/// Reads the host's capabilities on `vendor`'s KVM.
-pub(crate) fn probe(vendor: Vendor) -> HostCaps {
+/// The host's capabilities on `vendor`'s KVM, where guest APERF/MPERF
+/// values can be loaded if `switching` holds.
+pub(crate) fn probe(vendor: Vendor, switching: Option<&bank::GuestSwitching>) -> HostCaps {
     HostCaps {
-        aperfmperf: bank::counters_switchable(),
+        aperfmperf: switching.is_some(),
         // No mediated PMU backend yet.
         pmu: false,
         guest_mperf_scaled: hal::for_vendor(vendor).guest_mperf_scaled(),

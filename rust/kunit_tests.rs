@@ -9,6 +9,7 @@ use kernel::prelude::*;
 
 #[kunit_tests(kvm_vcounters_cap)]
 mod cap {
+    use crate::aperfmperf::bank::GuestSwitching;
     use crate::logic::cap::{effective_aperfmperf_mode, enable, CapError, VcpuCaps};
     use crate::logic::uapi::{Features, Mode};
     use crate::{host, vendor::Vendor};
@@ -22,7 +23,7 @@ mod cap {
 
     #[test]
     fn host_always_offers_emulated_aperfmperf() {
-        let caps = host::probe(Vendor::detect().unwrap());
+        let caps = host::probe(Vendor::detect().unwrap(), GuestSwitching::enable().as_ref());
         assert!(caps.supported_features().contains(Features::APERFMPERF));
         let cfg = enable(
             [Features::APERFMPERF.bits(), Mode::Emulate as u64, 0, 0],
@@ -34,7 +35,7 @@ mod cap {
 
     #[test]
     fn hardware_modes_follow_host_aperfmperf() {
-        let caps = host::probe(Vendor::detect().unwrap());
+        let caps = host::probe(Vendor::detect().unwrap(), GuestSwitching::enable().as_ref());
         let run = effective_aperfmperf_mode(Mode::Run, &caps, VcpuCaps::default());
         if caps.aperfmperf {
             assert_eq!(run, Ok(Mode::Run));
@@ -45,7 +46,7 @@ mod cap {
 
     #[test]
     fn extreme_arguments_do_not_overflow() {
-        let caps = host::probe(Vendor::detect().unwrap());
+        let caps = host::probe(Vendor::detect().unwrap(), GuestSwitching::enable().as_ref());
         let max = u64::MAX;
         assert_eq!(enable([max; 4], u32::MAX, &caps), Err(CapError::Invalid));
         assert_eq!(enable([1, max, max, 0], 0, &caps), Err(CapError::Invalid));
@@ -108,14 +109,14 @@ mod aperfmperf {
     }
 }
 
-/// The host's switch helpers (patches/0009), through the module's bank, on
-/// the host's counters (`make check` boots the test kernel on a CPU model
-/// whose APERF/MPERF count like silicon, APERF at 5/4 of MPERF). Where the
-/// counters are missing or do not keep writes, the helpers must not be
-/// called at all: the MSRs may #GP.
+/// The host's switch helpers (the series' x86/aperfmperf patch), through
+/// the module's bank, on the host's counters (`make check` boots the test
+/// kernel on a CPU model whose APERF/MPERF count like silicon, APERF at 5/4
+/// of MPERF). Where the counters are missing or do not keep writes, the
+/// helpers must not be called at all: the MSRs may #GP.
 #[kunit_tests(kvm_vcounters_host_switch)]
 mod host_switch {
-    use crate::aperfmperf::bank::{counters_switchable, CpuBank};
+    use crate::aperfmperf::bank::{CpuBank, GuestSwitching};
     use crate::kvm::PreemptGuard;
     use crate::logic::switch::CounterBank;
     use kernel::bindings;
@@ -129,10 +130,10 @@ mod host_switch {
 
     #[test]
     fn host_view_stays_continuous_while_guest_values_wrap() {
-        if !counters_switchable() {
+        let Some(_switching) = GuestSwitching::enable() else {
             kernel::pr_info!("no writable APERF/MPERF on this host: nothing to switch\n");
             return;
-        }
+        };
         // Preemption off: the load and the put must hit the same CPU.
         // (Assertions come after: a failing one must not leave it off.)
         let (h0, h1, h2, g, accesses) = {
@@ -178,9 +179,9 @@ mod host_switch {
 
     #[test]
     fn nothing_stays_loaded() {
-        if !counters_switchable() {
+        let Some(_switching) = GuestSwitching::enable() else {
             return;
-        }
+        };
         // After a put the host reads its own values: a second load works
         // (the helper warns, and the kernel report fails the run, if a
         // load found guest values still in place).

@@ -51,7 +51,8 @@ impl kernel::Module for VcountersModule {
             pr_err!("no VMX or SVM on this CPU\n");
             return Err(ENODEV);
         };
-        let caps = host::probe(vendor);
+        let switching = aperfmperf::bank::GuestSwitching::enable();
+        let caps = host::probe(vendor, switching.as_ref());
         pr_info!(
             "{} backend, host APERFMPERF {}, features {:#x}, modes {}\n",
             vendor.kvm_module(),
@@ -64,7 +65,7 @@ impl kernel::Module for VcountersModule {
             host::ModeList(&caps),
         );
         Ok(VcountersModule {
-            _registration: kvm::Registration::new(module, Vcounters::new(caps))?,
+            _registration: kvm::Registration::new(module, Vcounters::new(caps, switching))?,
         })
     }
 }

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The host's APERF/MPERF: whether they exist and keep writes, the tick's
-//! sample, and the kernel's switch helpers (patches/0009) that load a
-//! guest's values while keeping the host's view continuous.
+//! sample, and the kernel's switch helpers (the series' x86/aperfmperf
+//! patch) that load a guest's values while keeping the host's view
+//! continuous.
 
 use crate::kvm::PreemptGuard;
 use crate::logic::{
@@ -19,17 +20,34 @@ pub(crate) fn host_has_counters() -> bool {
     unsafe { shim::vcounters_host_has_aperfmperf() }
 }
 
-/// Whether guest APERF/MPERF values can be loaded into this host's CPUs:
-/// they have the counters and every one keeps what is written to them.
-/// Hosts nested under a hypervisor that passes only the reads through have
-/// counters that drop or fault writes; RUN and ENTRY would hand a guest the
-/// host's counts there. Probes every CPU: call from process context, with
-/// no guest values loaded.
-pub(crate) fn counters_switchable() -> bool {
-    // SAFETY: the helper probes each CPU with IRQs off and the safe MSR
-    // accessors, restoring the host's counts; no guest values are loaded
-    // at module init, nor while the KUnit suites run.
-    host_has_counters() && unsafe { bindings::aperfmperf_guest_switch_ok() }
+/// The right to load guest APERF/MPERF values into this host's CPUs,
+/// which exist and keep what is written to them. Hosts nested under a
+/// hypervisor that passes only the reads through have counters that drop
+/// or fault writes; RUN and ENTRY would hand a guest the host's counts
+/// there. While this lives, the kernel's readers of the counters take the
+/// offsets of loaded guest values into account (a static key: without
+/// one, the scheduler tick pays nothing for them).
+pub(crate) struct GuestSwitching(());
+
+impl GuestSwitching {
+    /// Probes every CPU (write, read back, restore, with accessors that
+    /// cannot fault); `None` where the counters are missing or drop or
+    /// fault writes. Call from process context, with no guest values
+    /// loaded.
+    pub(crate) fn enable() -> Option<Self> {
+        // SAFETY: the helper probes each CPU with IRQs off and the safe
+        // MSR accessors, restoring the host's counts; callers (module
+        // init, the KUnit suites) have no guest values loaded.
+        (host_has_counters() && unsafe { bindings::aperfmperf_guest_enable() }).then_some(Self(()))
+    }
+}
+
+impl Drop for GuestSwitching {
+    fn drop(&mut self) {
+        // SAFETY: pairs with the successful enable() that made `self`;
+        // whoever owns it loads guest values only while it lives.
+        unsafe { bindings::aperfmperf_guest_disable() }
+    }
 }
 
 /// This CPU's APERF/MPERF ratio over the last scheduler tick, the sample
