@@ -370,7 +370,6 @@ impl<E: Extension> Registration<E> {
             check_extension: Some(check_extension::<E>),
             enable_cap: Some(enable_cap::<E>),
             supported_cpuid: Some(supported_cpuid::<E>),
-            vm_ioctl: None,
             vcpu_ioctl: Some(vcpu_ioctl::<E>),
             vm_destroy: Some(vm_destroy::<E>),
             vcpu_create: Some(vcpu_create::<E>),
