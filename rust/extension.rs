@@ -61,6 +61,15 @@ struct VcpuState {
     aperfmperf: Option<<AperfMperf as Feature>::State>,
 }
 
+impl VcpuState {
+    /// Whether some feature needs the VM-entry/exit hooks now.
+    fn entry_hooks(&self) -> bool {
+        self.aperfmperf
+            .as_ref()
+            .is_some_and(AperfMperf::entry_hooks)
+    }
+}
+
 impl Vcounters {
     pub(crate) fn new(caps: HostCaps, switching: Option<GuestSwitching>) -> Self {
         Self {
@@ -158,6 +167,7 @@ impl Extension for Vcounters {
                 .contains(AperfMperf::FEATURE)
                 .then(|| self.aperfmperf.new_state(vcpu, &config)),
         };
+        vcpu.set_entry_hooks(state.entry_hooks());
         Ok(KBox::new(
             VcpuData {
                 config,
@@ -173,7 +183,11 @@ impl Extension for Vcounters {
                 return Ok(None);
             };
             let mode = self.aperfmperf.run_mode(hook.vcpu, &data.config)?;
-            Ok(self.aperfmperf.enter_mode(hook, c, mode))
+            let changed = self.aperfmperf.enter_mode(hook, c, mode);
+            if changed.is_some() {
+                hook.vcpu.set_entry_hooks(s.entry_hooks());
+            }
+            Ok(changed)
         })?;
         if let Some(mode) = changed {
             self.aperfmperf.set_intercepts(cx.vcpu(), mode);
@@ -254,7 +268,11 @@ impl Extension for Vcounters {
         }
         let r = Self::with_state(cx, data, |s, hook| {
             let c = s.aperfmperf.as_mut()?;
-            Some(self.aperfmperf.set_msr(hook, c, msr, value))
+            let r = self.aperfmperf.set_msr(hook, c, msr, value);
+            if let Ok(Some(_)) = r {
+                hook.vcpu.set_entry_hooks(s.entry_hooks());
+            }
+            Some(r)
         })?;
         Some(r.map(|changed| {
             if let Some(mode) = changed {

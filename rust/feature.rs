@@ -47,6 +47,13 @@ pub(crate) trait Feature: Sync {
     /// The effective mode of `state`.
     fn mode(state: &Self::State) -> Mode;
 
+    /// Whether `state` needs [`Feature::guest_enter`] and
+    /// [`Feature::guest_exit`] at every VM-entry and exit. A vCPU whose
+    /// features need none does not pay for the call.
+    fn entry_hooks(_state: &Self::State) -> bool {
+        false
+    }
+
     /// Sets the guest's MSR intercepts for `mode`. Outside the cell: this
     /// reaches the vendor module.
     fn set_intercepts(&self, vcpu: &Vcpu, mode: Mode);

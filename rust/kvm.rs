@@ -169,7 +169,17 @@ impl Vcpu {
     pub(crate) fn stat_add(&self, stat: VcpuStat, delta: u64) {
         // SAFETY: `self` is a live vCPU; KVM's stats are written by the
         // task that runs the vCPU, as here, and read racily by stats fds.
-        unsafe { shim::vcounters_vcpu_stat_add(self.as_raw(), stat as u32, delta) }
+        unsafe {
+            bindings::kvm_x86_ext_stat_add(self.as_raw(), stat as bindings::kvm_x86_ext_stat, delta)
+        }
+    }
+
+    /// Whether the extension's `guest_enter`/`guest_exit` run around this
+    /// vCPU's VM-entries and exits (off for a new vCPU).
+    pub(crate) fn set_entry_hooks(&self, on: bool) {
+        // SAFETY: `self` is a live vCPU; the flag is read by its own task
+        // at VM-entry, and callers run in that task.
+        unsafe { bindings::kvm_x86_ext_set_entry_hooks(self.as_raw(), on) }
     }
 
     /// The vCPU's TSC as L1 sees it now (offset and scaled).
@@ -206,23 +216,22 @@ impl Vcpu {
     }
 }
 
-/// The `vcounters_*` vCPU stats of the hook series, numbered as in
-/// `shim/vcounters_shim.c`.
+/// The `vcounters_*` vCPU stats of the hook series (`enum kvm_x86_ext_stat`).
 #[derive(Clone, Copy)]
 #[repr(u32)]
 pub(crate) enum VcpuStat {
     /// `vcounters_live_ns`: time the guest counter context was live.
-    LiveNs = 0,
+    LiveNs = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_LIVE_NS,
     /// `vcounters_halted_ns`: time halted or blocked inside `KVM_RUN`.
-    HaltedNs = 1,
+    HaltedNs = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_HALTED_NS,
     /// `vcounters_switches`: the context became live or stopped being live.
-    Switches = 2,
+    Switches = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_SWITCHES,
     /// `vcounters_msr_accesses_run`: host MSR accesses of RUN switching.
-    MsrAccessesRun = 3,
+    MsrAccessesRun = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_MSR_ACCESSES_RUN,
     /// `vcounters_msr_accesses_entry`: host MSR accesses of ENTRY switching.
-    MsrAccessesEntry = 4,
+    MsrAccessesEntry = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_MSR_ACCESSES_ENTRY,
     /// `vcounters_msr_exits`: guest APERF/MPERF accesses that exited.
-    MsrExits = 5,
+    MsrExits = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_MSR_EXITS,
 }
 
 /// What `KVM_ENABLE_CAP` on a VM asked for.

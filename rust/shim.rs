@@ -16,7 +16,6 @@ extern "C" {
     pub(crate) fn vcounters_host_sample(acnt: *mut u64, mcnt: *mut u64) -> bool;
     pub(crate) fn vcounters_vcpu_kvm(vcpu: *mut kvm_vcpu) -> *mut kvm;
     pub(crate) fn vcounters_vm_has_protected_state(kvm: *mut kvm) -> bool;
-    pub(crate) fn vcounters_vcpu_stat_add(vcpu: *mut kvm_vcpu, stat: u32, delta: u64);
     pub(crate) fn vcounters_preempt_disable();
     pub(crate) fn vcounters_preempt_enable();
 }

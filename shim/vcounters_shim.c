@@ -36,33 +36,6 @@ bool vcounters_vm_has_protected_state(struct kvm *kvm)
 	return kvm->arch.has_protected_state;
 }
 
-/* Numbered as enum VcpuStat in rust/kvm.rs. */
-void vcounters_vcpu_stat_add(struct kvm_vcpu *vcpu, u32 stat, u64 delta)
-{
-	switch (stat) {
-	case 0:
-		vcpu->stat.vcounters_live_ns += delta;
-		break;
-	case 1:
-		vcpu->stat.vcounters_halted_ns += delta;
-		break;
-	case 2:
-		vcpu->stat.vcounters_switches += delta;
-		break;
-	case 3:
-		vcpu->stat.vcounters_msr_accesses_run += delta;
-		break;
-	case 4:
-		vcpu->stat.vcounters_msr_accesses_entry += delta;
-		break;
-	case 5:
-		vcpu->stat.vcounters_msr_exits += delta;
-		break;
-	default:
-		WARN_ON_ONCE(1);
-	}
-}
-
 void vcounters_preempt_disable(void)
 {
 	preempt_disable();

@@ -19,7 +19,6 @@ bool vcounters_host_has_aperfmperf(void);
 bool vcounters_host_sample(u64 *acnt, u64 *mcnt);
 struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu);
 bool vcounters_vm_has_protected_state(struct kvm *kvm);
-void vcounters_vcpu_stat_add(struct kvm_vcpu *vcpu, u32 stat, u64 delta);
 void vcounters_preempt_disable(void);
 void vcounters_preempt_enable(void);
 

@@ -135,6 +135,10 @@ impl Feature for AperfMperf {
         counters.mode()
     }
 
+    fn entry_hooks(counters: &GuestCounters) -> bool {
+        counters.mode() == Mode::Entry
+    }
+
     /// Guest reads pass through in the hardware modes, unless the guest
     /// lacks the CPUID bit (its reads must #GP). Writes always exit: the
     /// host's offsets must follow them.
