@@ -90,6 +90,26 @@ static inline u64 vcounters_random_u64(struct kvm_random_state *state)
 	return v << 2 | (kvm_random_u32(state) & 3);
 }
 
+/*
+ * Runs @test in EMULATE and, where the host has APERFMPERF (make check's
+ * hw layer), in RUN and ENTRY; says which modes could not run here.
+ */
+static inline void vcounters_for_each_mode(void (*test)(u32 mode))
+{
+	static const u32 modes[] = {
+		KVM_VCOUNTERS_MODE_EMULATE, KVM_VCOUNTERS_MODE_RUN, KVM_VCOUNTERS_MODE_ENTRY,
+	};
+	bool hw = vcounters_host_has_aperfmperf();
+	int i;
+
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (modes[i] != KVM_VCOUNTERS_MODE_EMULATE && !hw)
+			ksft_print_msg("mode %u needs host APERFMPERF: not run here\n", modes[i]);
+		else
+			test(modes[i]);
+	}
+}
+
 /* The TSC rate of @vm's vCPUs in kHz; the tests' time bounds follow it. */
 static inline u64 vcounters_tsc_khz(struct kvm_vm *vm)
 {

@@ -6,7 +6,7 @@
  * did not opt in live, and can be loaded again. Without the module, KVM
  * answers 0 to KVM_CHECK_EXTENSION(KVM_CAP_X86_VCOUNTERS).
  *
- * Then CYCLES times (argv[2], default 20): load the module, run a VM with
+ * Then CYCLES times (argv[2], default 10): load the module, run a VM with
  * the cap and one without, rmmod (refused while the opted-in VM lives,
  * accepted with only the plain one alive), free them.
  *
@@ -27,7 +27,7 @@
 #define MODULE_NAME	"kvm_vcounters"
 #define MODULE_PATH	"/lib/modules/extra/kvm_vcounters.ko"
 #define NR_VMS		16
-#define CYCLES		20
+#define CYCLES		10
 
 static void guest_code(void)
 {

@@ -86,30 +86,16 @@ static void test_filter_wins(u32 mode)
 			  exit_reason_str(vcpu->run->exit_reason), uc.cmd);
 	}
 	TEST_ASSERT(uc.args[0] > 0, "mode %u: APERF read 0", mode);
-	ksft_test_result_pass("mode %u: the filter wins for MPERF, APERF %lu\n", mode,
-			      uc.args[0]);
+	ksft_print_msg("mode %u: the filter wins for MPERF, APERF %lu\n", mode, uc.args[0]);
 	kvm_vm_free(vm);
 }
 
 int main(void)
 {
-	static const u32 modes[] = {
-		KVM_VCOUNTERS_MODE_EMULATE, KVM_VCOUNTERS_MODE_RUN, KVM_VCOUNTERS_MODE_ENTRY,
-	};
-	bool hw = vcounters_host_has_aperfmperf();
-	int i;
-
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_X86_USER_SPACE_MSR));
 	TEST_REQUIRE(kvm_has_cap(KVM_CAP_X86_MSR_FILTER));
 
-	ksft_print_header();
-	ksft_set_plan(ARRAY_SIZE(modes));
-	for (i = 0; i < ARRAY_SIZE(modes); i++) {
-		if (modes[i] != KVM_VCOUNTERS_MODE_EMULATE && !hw)
-			ksft_test_result_skip("mode %u needs host APERFMPERF\n", modes[i]);
-		else
-			test_filter_wins(modes[i]);
-	}
-	ksft_finished();
+	vcounters_for_each_mode(test_filter_wins);
+	return 0;
 }

@@ -110,20 +110,9 @@ static void test_l2_reads(u32 mode)
 
 int main(void)
 {
-	static const u32 modes[] = {
-		KVM_VCOUNTERS_MODE_EMULATE, KVM_VCOUNTERS_MODE_RUN, KVM_VCOUNTERS_MODE_ENTRY,
-	};
-	bool hw = vcounters_host_has_aperfmperf();
-	int i;
-
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
 	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
 
-	for (i = 0; i < ARRAY_SIZE(modes); i++) {
-		if (modes[i] != KVM_VCOUNTERS_MODE_EMULATE && !hw)
-			ksft_print_msg("mode %u needs host APERFMPERF: not run here\n", modes[i]);
-		else
-			test_l2_reads(modes[i]);
-	}
+	vcounters_for_each_mode(test_l2_reads);
 	return 0;
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Races on the opt-in, ROUNDS times (argv[1], default 200), each with
+ * Races on the opt-in, ROUNDS times (argv[1], default 100), each with
  * three threads released together:
  *  - KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS) on a fresh VM;
  *  - KVM_CREATE_VCPU on the same VM;
@@ -30,7 +30,7 @@
 
 #define MODULE_NAME	"kvm_vcounters"
 #define MODULE_PATH	"/lib/modules/extra/kvm_vcounters.ko"
-#define ROUNDS		200
+#define ROUNDS		100
 
 static pthread_barrier_t start;
 
