@@ -10,7 +10,7 @@
 //! changes nothing because the caller attaches the returned [`VmConfig`]
 //! only on success.
 
-use super::uapi::{Features, Mode};
+use super::uapi::{Features, Mode, PmuMode};
 
 /// Why a request was refused; the kernel side maps these to errno values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub struct VmConfig {
     /// Requested APERF/MPERF mode (`Auto` when the feature is off).
     pub aperfmperf_mode: Mode,
     /// Requested PMU mode (`Auto` when the feature is off).
-    pub pmu_mode: Mode,
+    pub pmu_mode: PmuMode,
 }
 
 /// Checks the arguments of `KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS)`.
@@ -78,16 +78,14 @@ pub fn enable(args: [u64; 4], flags: u32, host: &HostCaps) -> Result<VmConfig, C
     }
     let aperfmperf_mode = Mode::from_raw(args[1]).ok_or(CapError::Invalid)?;
     let pmu_mode = Mode::from_raw(args[2]).ok_or(CapError::Invalid)?;
+    // PMU counters cannot be computed from the TSC: no EMULATE.
+    let pmu_mode = PmuMode::from_mode(pmu_mode).ok_or(CapError::Invalid)?;
     // A mode for a feature that is not requested would be ignored
     // silently; refuse it so a VMM bug shows.
     if !features.contains(Features::APERFMPERF) && aperfmperf_mode != Mode::Auto {
         return Err(CapError::Invalid);
     }
-    if !features.contains(Features::PMU) && pmu_mode != Mode::Auto {
-        return Err(CapError::Invalid);
-    }
-    // PMU counters cannot be computed from the TSC.
-    if pmu_mode == Mode::Emulate {
+    if !features.contains(Features::PMU) && pmu_mode != PmuMode::Auto {
         return Err(CapError::Invalid);
     }
 
@@ -190,7 +188,7 @@ mod tests {
             let cfg = enable([A, mode as u64, 0, 0], 0, &FULL).unwrap();
             assert_eq!(cfg.features, Features::APERFMPERF);
             assert_eq!(cfg.aperfmperf_mode, mode);
-            assert_eq!(cfg.pmu_mode, Mode::Auto);
+            assert_eq!(cfg.pmu_mode, PmuMode::Auto);
         }
     }
 

@@ -72,3 +72,28 @@ impl Mode {
         Self::ALL.into_iter().find(|m| *m as u64 == raw)
     }
 }
+
+/// The modes the PMU feature takes: no EMULATE (PMU counters cannot be
+/// computed from the TSC), so a PMU configuration cannot hold one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum PmuMode {
+    /// The best mode this host and vCPU allow.
+    Auto = Mode::Auto as u32,
+    /// Switched at vcpu_load/vcpu_put.
+    Run = Mode::Run as u32,
+    /// Switched at every VM-entry/exit.
+    Entry = Mode::Entry as u32,
+}
+
+impl PmuMode {
+    /// The PMU mode `mode` names, if the PMU has it.
+    pub const fn from_mode(mode: Mode) -> Option<Self> {
+        match mode {
+            Mode::Auto => Some(Self::Auto),
+            Mode::Run => Some(Self::Run),
+            Mode::Entry => Some(Self::Entry),
+            Mode::Emulate => None,
+        }
+    }
+}
