@@ -19,7 +19,7 @@
  * Open: with RUN and ENTRY vCPUs together (not either alone, not without
  * guests, and never for the IPI readers), NMI samples show the host's
  * APERF, sometimes both counters, a few million cycles below the sample
- * before, in about half of the runs on the test machine. Not in make
+ * before, in 6 of 10 runs on the test machine. Not in make
  * check until that is understood.
  *
  *   vcounters_nmi_test [SECONDS [all|run|entry|none]]   (default 3 all)
