@@ -111,7 +111,8 @@ impl<T> VcpuCell<T> {
         // one borrowed here cannot be used again until `f` returns, and no
         // preempt notifier, with a context of its own, runs while
         // preemption is off: this is the only reference.
-        f(unsafe { &mut *self.0.get() }, &preempt)
+        let state = unsafe { &mut *self.0.get() };
+        f(state, &preempt)
     }
 }
 
