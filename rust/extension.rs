@@ -8,11 +8,12 @@
 use crate::aperfmperf::{bank::GuestSwitching, AperfMperf};
 use crate::feature::{Feature, Hook};
 use crate::kvm::{
-    EnableCap, Extension, MsrAccess, MsrFault, Vcpu, VcpuCell, VcpuCtx, VcpuStat, Vm,
+    EnableCap, Extension, MsrAccess, MsrFault, StatDesc, Vcpu, VcpuCell, VcpuCtx, Vm,
 };
 use crate::logic::cap::{self, CapError, HostCaps, VmConfig, VmKind};
 use crate::logic::live::{LiveClock, Transition};
 use crate::logic::uapi::Features;
+use crate::stats::{VcpuStat, VCPU_STATS};
 use kernel::{
     prelude::*,
     time::{Instant, Monotonic},
@@ -131,11 +132,13 @@ impl Vcounters {
     }
 }
 
+#[vtable]
 impl Extension for Vcounters {
     type VmData = VmData;
     type VcpuData = VcpuData;
 
     const MSRS: &'static [u32] = AperfMperf::MSRS;
+    const STATS: &'static [StatDesc] = &VCPU_STATS;
 
     fn check_extension(&self, _vm: Option<&Vm>, ext: isize) -> i32 {
         if ext == uapi::KVM_CAP_X86_VCOUNTERS as isize {

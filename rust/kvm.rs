@@ -166,13 +166,13 @@ impl Vcpu {
         unsafe { Vm::from_raw(shim::vcounters_vcpu_kvm(self.as_raw())) }
     }
 
-    /// Adds `delta` to one of the vCPU's `vcounters_*` binary stats.
-    pub(crate) fn stat_add(&self, stat: VcpuStat, delta: u64) {
+    /// Adds `delta` to the vCPU's binary stat `stat`, an index into the
+    /// extension's [`Extension::STATS`] (KVM warns once and ignores any
+    /// other).
+    pub(crate) fn stat_add(&self, stat: impl Into<u32>, delta: u64) {
         // SAFETY: `self` is a live vCPU; KVM's stats are written by the
         // task that runs the vCPU, as here, and read racily by stats fds.
-        unsafe {
-            bindings::kvm_x86_ext_stat_add(self.as_raw(), stat as bindings::kvm_x86_ext_stat, delta)
-        }
+        unsafe { bindings::kvm_x86_ext_stat_add(self.as_raw(), stat.into(), delta) }
     }
 
     /// Whether the extension's `guest_enter`/`guest_exit` run around this
@@ -217,22 +217,42 @@ impl Vcpu {
     }
 }
 
-/// The `vcounters_*` vCPU stats of the hook series (`enum kvm_x86_ext_stat`).
+/// The description of one per-vCPU binary stat the extension keeps (one
+/// `u64`): KVM appends it to its own stats, and sets its offset.
 #[derive(Clone, Copy)]
-#[repr(u32)]
-pub(crate) enum VcpuStat {
-    /// `vcounters_live_ns`: time the guest counter context was live.
-    LiveNs = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_LIVE_NS,
-    /// `vcounters_halted_ns`: time halted or blocked inside `KVM_RUN`.
-    HaltedNs = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_HALTED_NS,
-    /// `vcounters_switches`: the context became live or stopped being live.
-    Switches = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_SWITCHES,
-    /// `vcounters_msr_accesses_run`: host MSR accesses of RUN switching.
-    MsrAccessesRun = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_MSR_ACCESSES_RUN,
-    /// `vcounters_msr_accesses_entry`: host MSR accesses of ENTRY switching.
-    MsrAccessesEntry = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_MSR_ACCESSES_ENTRY,
-    /// `vcounters_msr_exits`: guest APERF/MPERF accesses that exited.
-    MsrExits = bindings::kvm_x86_ext_stat_KVM_X86_EXT_STAT_MSR_EXITS,
+#[repr(transparent)]
+pub(crate) struct StatDesc(bindings::kvm_stats_desc);
+
+impl StatDesc {
+    /// A count of events.
+    pub(crate) const fn counter(name: &CStr) -> Self {
+        Self::new(name, bindings::KVM_STATS_UNIT_NONE, 0)
+    }
+
+    /// A time in nanoseconds.
+    pub(crate) const fn time_ns(name: &CStr) -> Self {
+        Self::new(name, bindings::KVM_STATS_UNIT_SECONDS, -9)
+    }
+
+    const fn new(name: &CStr, unit: u32, exponent: i16) -> Self {
+        let bytes = name.to_bytes();
+        // A build error, not a truncated name: KVM wants it NUL-terminated.
+        assert!(bytes.len() < bindings::KVM_STATS_NAME_SIZE as usize);
+        let mut desc_name = [0; bindings::KVM_STATS_NAME_SIZE as usize];
+        let mut i = 0;
+        while i < bytes.len() {
+            desc_name[i] = bytes[i] as c_char;
+            i += 1;
+        }
+        Self(bindings::kvm_stats_desc {
+            flags: bindings::KVM_STATS_TYPE_CUMULATIVE | unit | bindings::KVM_STATS_BASE_POW10,
+            exponent,
+            size: 1,
+            offset: 0,
+            bucket_size: 0,
+            name: desc_name,
+        })
+    }
 }
 
 /// What `KVM_ENABLE_CAP` on a VM asked for.
@@ -246,7 +266,9 @@ pub(crate) struct EnableCap {
 }
 
 /// An extension of KVM x86. Every callback defaults to what KVM does
-/// without an extension.
+/// without an extension; a per-vCPU one the extension does not implement
+/// is left out of the ops table, so KVM makes no call for it.
+#[vtable]
 pub(crate) trait Extension: Sized + Sync + 'static {
     /// Per-VM data of an attached VM.
     type VmData: Send + Sync;
@@ -256,6 +278,10 @@ pub(crate) trait Extension: Sized + Sync + 'static {
 
     /// MSRs to add to `KVM_GET_MSR_INDEX_LIST`.
     const MSRS: &'static [u32] = &[];
+
+    /// Per-vCPU binary stats of attached VMs, indexed as
+    /// [`Vcpu::stat_add`] names them.
+    const STATS: &'static [StatDesc] = &[];
 
     /// `KVM_CHECK_EXTENSION` for a capability KVM does not know, on
     /// `/dev/kvm` (`vm` is `None`) or on a VM.
@@ -369,6 +395,18 @@ unsafe impl<E: Extension> Sync for Registration<E> {}
 /// Set before the ops table is registered, never changed while it is.
 static INSTANCE: AtomicPtr<()> = AtomicPtr::new(core::ptr::null_mut());
 
+/// `Some(op)` if the extension implements it: KVM makes no call for a
+/// per-vCPU callback left out of the table.
+macro_rules! optional_op {
+    ($has:expr, $op:expr) => {
+        if $has {
+            Some($op)
+        } else {
+            None
+        }
+    };
+}
+
 impl<E: Extension> Registration<E> {
     /// Registers `ext` with KVM for `module`.
     pub(crate) fn new(module: &'static ThisModule, ext: E) -> Result<Self> {
@@ -384,17 +422,22 @@ impl<E: Extension> Registration<E> {
             vm_destroy: Some(vm_destroy::<E>),
             vcpu_create: Some(vcpu_create::<E>),
             vcpu_destroy: Some(vcpu_destroy::<E>),
-            vcpu_load: Some(vcpu_load::<E>),
-            vcpu_put: Some(vcpu_put::<E>),
-            run_enter: Some(run_enter::<E>),
-            run_exit: Some(run_exit::<E>),
-            guest_enter: Some(guest_enter::<E>),
-            guest_exit: Some(guest_exit::<E>),
-            block_begin: Some(block_begin::<E>),
-            block_end: Some(block_end::<E>),
+            vcpu_load: optional_op!(E::HAS_VCPU_LOAD, vcpu_load::<E>),
+            vcpu_put: optional_op!(E::HAS_VCPU_PUT, vcpu_put::<E>),
+            run_enter: optional_op!(E::HAS_RUN_ENTER, run_enter::<E>),
+            run_exit: optional_op!(E::HAS_RUN_EXIT, run_exit::<E>),
+            guest_enter: optional_op!(E::HAS_GUEST_ENTER, guest_enter::<E>),
+            guest_exit: optional_op!(E::HAS_GUEST_EXIT, guest_exit::<E>),
+            block_begin: optional_op!(E::HAS_BLOCK_BEGIN, block_begin::<E>),
+            block_end: optional_op!(E::HAS_BLOCK_END, block_end::<E>),
             get_msr: Some(get_msr::<E>),
             set_msr: Some(set_msr::<E>),
-            recalc_msr_intercepts: Some(recalc_msr_intercepts::<E>),
+            recalc_msr_intercepts: optional_op!(
+                E::HAS_RECALC_MSR_INTERCEPTS,
+                recalc_msr_intercepts::<E>
+            ),
+            stats_desc: E::STATS.as_ptr().cast(),
+            nr_stats: E::STATS.len() as u32,
         };
         let ops = KBox::pin(Opaque::new(ops), GFP_KERNEL)?;
         // Published before registering; KVM's registration lock orders it

@@ -12,6 +12,7 @@
 //! - [`aperfmperf`]: the APERF/MPERF feature, its host counters and its
 //!   per-vendor half;
 //! - [`host`], [`vendor`]: what the host offers, probed once at init;
+//! - [`stats`]: the per-vCPU binary stats the module describes to KVM;
 //! - [`shim`]: the C half (`shim/vcounters_shim.c`).
 
 mod aperfmperf;
@@ -24,6 +25,7 @@ mod kvm;
 #[allow(unreachable_pub)]
 mod logic;
 mod shim;
+mod stats;
 mod vendor;
 
 #[cfg(CONFIG_KUNIT)]

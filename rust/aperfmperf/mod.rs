@@ -15,7 +15,8 @@ pub(crate) mod hal;
 
 use crate::extension::cap_errno;
 use crate::feature::{Feature, Hook};
-use crate::kvm::{MsrAccess, MsrFault, Vcpu, VcpuStat};
+use crate::kvm::{MsrAccess, MsrFault, Vcpu};
+use crate::stats::VcpuStat;
 use crate::logic::{
     aperfmperf::Counter,
     cap::{self, HostCaps, VcpuCaps, VmConfig},

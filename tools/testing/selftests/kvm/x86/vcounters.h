@@ -55,6 +55,29 @@ static inline struct kvm_vcounters_vcpu_state vcounters_state(struct kvm_vcpu *v
 }
 
 /* Whether the host has APERF/MPERF (KVM offers upstream's passthrough). */
+/* The stats the module describes in the binary stats of an opted-in vCPU. */
+static const char * const vcounters_stat_names[] = {
+	"vcounters_live_ns", "vcounters_halted_ns", "vcounters_switches",
+	"vcounters_msr_accesses_run", "vcounters_msr_accesses_entry",
+	"vcounters_msr_exits",
+};
+
+/* Whether the binary stats of @vcpu (KVM_GET_STATS_FD) describe @name. */
+static inline bool vcounters_vcpu_has_stat(struct kvm_vcpu *vcpu, const char *name)
+{
+	struct kvm_stats_header header;
+	struct kvm_stats_desc *descs;
+	bool found = false;
+	int i;
+
+	read_stats_header(vcpu->stats.fd, &header);
+	descs = read_stats_descriptors(vcpu->stats.fd, &header);
+	for (i = 0; i < header.num_desc; i++)
+		found |= !strcmp(get_stats_descriptor(descs, i, &header)->name, name);
+	free(descs);
+	return found;
+}
+
 static inline bool vcounters_host_has_aperfmperf(void)
 {
 	return kvm_check_cap(KVM_CAP_X86_DISABLE_EXITS) & KVM_X86_DISABLE_EXITS_APERFMPERF;
