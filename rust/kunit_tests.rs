@@ -7,6 +7,34 @@
 
 use kernel::prelude::*;
 
+/// The registers the pure logic declares, against the kernel's
+/// `asm/msr-index.h` (the logic cannot see the bindings).
+#[kunit_tests(kvm_vcounters_regs)]
+mod regs {
+    use crate::logic::regs::*;
+    use kernel::bindings;
+
+    #[test]
+    fn msr_indices_match_the_kernel() {
+        assert_eq!(IA32_MPERF, bindings::MSR_IA32_MPERF);
+        assert_eq!(IA32_APERF, bindings::MSR_IA32_APERF);
+        assert_eq!(IA32_PMC0, bindings::MSR_IA32_PERFCTR0);
+        assert_eq!(IA32_PERFEVTSEL0, bindings::MSR_P6_EVNTSEL0);
+        assert_eq!(IA32_FIXED_CTR_CTRL, bindings::MSR_CORE_PERF_FIXED_CTR_CTRL);
+        assert_eq!(IA32_PERF_GLOBAL_CTRL, bindings::MSR_CORE_PERF_GLOBAL_CTRL);
+        assert_eq!(AMD_PERF_CTL0, bindings::MSR_F15H_PERF_CTL0);
+        assert_eq!(AMD_PERF_CTR0, bindings::MSR_F15H_PERF_CTR0);
+        assert_eq!(
+            AMD_PERF_CNTR_GLOBAL_STATUS,
+            bindings::MSR_AMD64_PERF_CNTR_GLOBAL_STATUS
+        );
+        assert_eq!(
+            AMD_PERF_CNTR_GLOBAL_CTL,
+            bindings::MSR_AMD64_PERF_CNTR_GLOBAL_CTL
+        );
+    }
+}
+
 #[kunit_tests(kvm_vcounters_cap)]
 mod cap {
     use crate::aperfmperf::bank::GuestSwitching;

@@ -75,9 +75,9 @@ pub enum Counter {
 
 impl Counter {
     /// MSR index of IA32_MPERF.
-    pub const MPERF_INDEX: u32 = 0xe7;
+    pub const MPERF_INDEX: u32 = super::regs::IA32_MPERF;
     /// MSR index of IA32_APERF.
-    pub const APERF_INDEX: u32 = 0xe8;
+    pub const APERF_INDEX: u32 = super::regs::IA32_APERF;
     /// Both MSRs, as listed in `KVM_GET_MSR_INDEX_LIST`.
     pub const MSRS: [u32; 2] = [Self::MPERF_INDEX, Self::APERF_INDEX];
 
