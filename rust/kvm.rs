@@ -31,7 +31,6 @@
 
 use crate::shim;
 use core::{
-    cell::UnsafeCell,
     marker::PhantomData,
     sync::atomic::{AtomicPtr, Ordering},
 };
@@ -59,62 +58,10 @@ impl Drop for PreemptGuard {
     }
 }
 
-/// A per-vCPU callback in progress: the vCPU, and the right to its
-/// mutable state (see [`VcpuCell::with`]).
-///
-/// # Invariants
-///
-/// Created only by this module's trampolines, one per callback, in a
-/// context where KVM runs no other callback of that vCPU except its
-/// preempt notifiers (see the module documentation).
-pub(crate) struct VcpuCtx<'a> {
-    vcpu: &'a Vcpu,
-    _not_send: PhantomData<*mut ()>,
-}
-
-impl<'a> VcpuCtx<'a> {
-    /// # Safety
-    ///
-    /// Only from a per-vCPU callback of `vcpu`, once per call.
-    unsafe fn new(vcpu: &'a Vcpu) -> Self {
-        // INVARIANT: guaranteed by the caller.
-        Self {
-            vcpu,
-            _not_send: PhantomData,
-        }
-    }
-
-    /// The vCPU this callback is for.
-    pub(crate) fn vcpu(&self) -> &'a Vcpu {
-        self.vcpu
-    }
-}
-
-/// Mutable state of one vCPU, kept in its per-vCPU data.
-pub(crate) struct VcpuCell<T>(UnsafeCell<T>);
-
-impl<T> VcpuCell<T> {
-    pub(crate) fn new(value: T) -> Self {
-        Self(UnsafeCell::new(value))
-    }
-
-    /// Runs `f` on the state with preemption disabled; `f` gets the guard
-    /// as proof, for per-CPU work.
-    pub(crate) fn with<R>(
-        &self,
-        _cx: &mut VcpuCtx<'_>,
-        f: impl FnOnce(&mut T, &PreemptGuard) -> R,
-    ) -> R {
-        let preempt = PreemptGuard::new();
-        // SAFETY: the cell is reachable only through its own vCPU's data
-        // (it is not `Sync`), whose callbacks each hold one `VcpuCtx`. The
-        // one borrowed here cannot be used again until `f` returns, and no
-        // preempt notifier, with a context of its own, runs while
-        // preemption is off: this is the only reference.
-        let state = unsafe { &mut *self.0.get() };
-        f(state, &preempt)
-    }
-}
+// The per-vCPU exclusivity types, in a file of their own so that a host
+// test (tests/vcpu_cell.rs) compiles them and shows what they refuse.
+mod cell;
+pub(crate) use cell::{VcpuCell, VcpuCtx};
 
 /// A VM (`struct kvm`).
 #[repr(transparent)]
