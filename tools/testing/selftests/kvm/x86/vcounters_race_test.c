@@ -2,7 +2,10 @@
 /*
  * Races on the opt-in, ROUNDS times (argv[1], default 100), each with
  * three threads released together:
- *  - KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS) on a fresh VM;
+ *  - KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS) on a fresh VM, in each mode the
+ *    host offers in turn (with host APERFMPERF, as in the hw layer, RUN and
+ *    ENTRY too, so that module loads and unloads also race the host's
+ *    switch set-up and tear-down);
  *  - KVM_CREATE_VCPU on the same VM;
  *  - rmmod kvm_vcounters (O_NONBLOCK), every ROUNDS/10th round.
  * SPEC: a racing KVM_CREATE_VCPU either loses to the cap (the vCPU is then
@@ -36,6 +39,7 @@ static pthread_barrier_t start;
 
 struct round {
 	struct kvm_vm *vm;
+	u32 mode;
 	bool unload;
 	int cap_ret, cap_errno;
 	int vcpu_fd, vcpu_errno;
@@ -47,8 +51,7 @@ static void *enable_cap(void *arg)
 	struct round *r = arg;
 
 	pthread_barrier_wait(&start);
-	r->cap_ret = __vcounters_enable(r->vm, KVM_VCOUNTERS_APERFMPERF,
-					KVM_VCOUNTERS_MODE_EMULATE);
+	r->cap_ret = __vcounters_enable(r->vm, KVM_VCOUNTERS_APERFMPERF, r->mode);
 	r->cap_errno = errno;
 	return NULL;
 }
@@ -93,14 +96,23 @@ int main(int argc, char *argv[])
 {
 	int rounds = argc > 1 ? atoi(argv[1]) : ROUNDS;
 	const char *path = argc > 2 ? argv[2] : MODULE_PATH;
+	static const u32 modes[] = {
+		KVM_VCOUNTERS_MODE_EMULATE, KVM_VCOUNTERS_MODE_AUTO,
+		KVM_VCOUNTERS_MODE_RUN, KVM_VCOUNTERS_MODE_ENTRY,
+	};
 	int cap_won = 0, vcpu_won = 0, unloaded = 0, refused = 0, i;
+	int nr_modes;
 
 	TEST_REQUIRE(module_loaded());
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_APERFMPERF);
+	nr_modes = vcounters_host_has_aperfmperf() ? ARRAY_SIZE(modes) : 2;
 	pthread_barrier_init(&start, NULL, 3);
 
 	for (i = 0; i < rounds; i++) {
-		struct round r = { .unload = i % (rounds / 10 ? rounds / 10 : 1) == 0 };
+		struct round r = {
+			.mode = modes[i % nr_modes],
+			.unload = i % (rounds / 10 ? rounds / 10 : 1) == 0,
+		};
 		struct kvm_vcounters_vcpu_state st = {};
 		pthread_t t[3];
 		int sr;
@@ -150,8 +162,8 @@ int main(int argc, char *argv[])
 		if (!module_loaded())
 			load(path);
 	}
-	ksft_print_msg("%d rounds: cap first %d, vCPU first %d; rmmod done %d, refused %d\n",
-		       rounds, cap_won, vcpu_won, unloaded, refused);
+	ksft_print_msg("%d modes, %d rounds: cap first %d, vCPU first %d; rmmod done %d, refused %d\n",
+		       nr_modes, rounds, cap_won, vcpu_won, unloaded, refused);
 	TEST_ASSERT(cap_won + vcpu_won > 0, "no round reached the module");
 	return 0;
 }
