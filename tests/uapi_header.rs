@@ -67,3 +67,30 @@ fn constants_match_header() {
         Mode::ALL.len()
     );
 }
+
+#[test]
+fn qemu_series_imports_the_same_header() {
+    // QEMU's linux-headers copy, as headers_install would make it: the
+    // same text with the _UAPI prefix dropped from the guard.
+    let top = env!("CARGO_MANIFEST_DIR");
+    let ours = std::fs::read_to_string(format!("{top}/include/uapi/linux/kvm_vcounters.h"))
+        .expect("uapi header")
+        .replace("_UAPI_LINUX_KVM_VCOUNTERS_H", "_LINUX_KVM_VCOUNTERS_H");
+    let patch = std::fs::read_dir(format!("{top}/qemu"))
+        .expect("qemu/")
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with("linux-headers-Add-kvm_vcounters.h.patch"))
+        .expect("the QEMU patch importing the header");
+    let text = std::fs::read_to_string(&patch).unwrap();
+    let body = text
+        .split("+++ b/linux-headers/linux/kvm_vcounters.h\n")
+        .nth(1)
+        .expect("the header's hunk");
+    let imported: String = body
+        .lines()
+        .skip(1) // the @@ line
+        .map_while(|l| l.strip_prefix('+'))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(imported, ours, "{} is out of date", patch.display());
+}
