@@ -78,6 +78,19 @@ static inline bool vcounters_vcpu_has_stat(struct kvm_vcpu *vcpu, const char *na
 	return found;
 }
 
+/* Runs @vcpu to its next GUEST_SYNC, reporting a guest assertion. */
+static inline struct ucall vcounters_run_to_sync(struct kvm_vcpu *vcpu)
+{
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(uc);
+	TEST_ASSERT_EQ(uc.cmd, UCALL_SYNC);
+	return uc;
+}
+
 static inline bool vcounters_host_has_aperfmperf(void)
 {
 	return kvm_check_cap(KVM_CAP_X86_DISABLE_EXITS) & KVM_X86_DISABLE_EXITS_APERFMPERF;

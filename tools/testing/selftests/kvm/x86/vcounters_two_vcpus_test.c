@@ -89,13 +89,8 @@ struct sample {
 
 static struct sample run_once(struct kvm_vcpu *vcpu)
 {
-	struct ucall uc;
+	struct ucall uc = vcounters_run_to_sync(vcpu);
 
-	vcpu_run(vcpu);
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	TEST_ASSERT_EQ(uc.cmd, UCALL_SYNC);
 	return (struct sample){ uc.args[2], uc.args[3], uc.args[4] };
 }
 

@@ -72,13 +72,8 @@ static u64 host_mperf_sum(void)
 
 static struct ucall run(struct kvm_vcpu *vcpu, u64 stage)
 {
-	struct ucall uc;
+	struct ucall uc = vcounters_run_to_sync(vcpu);
 
-	vcpu_run(vcpu);
-	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
-	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
-		REPORT_GUEST_ASSERT(uc);
-	TEST_ASSERT_EQ(uc.cmd, UCALL_SYNC);
 	TEST_ASSERT_EQ(uc.args[1], stage);
 	return uc;
 }
