@@ -15,9 +15,9 @@ KOBJ := $(CURDIR)/build/kbuild
 # Extra arguments for the module build, e.g. make module CLIPPY=1
 MODULE_ARGS := $(if $(CLIPPY),CLIPPY=1)
 
-.PHONY: all setup qemu kernel module initramfs selftests demo check bench clean distclean
+.PHONY: all setup qemu kernel module initramfs selftests l2 demo check bench clean distclean
 
-all: qemu initramfs selftests
+all: qemu initramfs selftests l2
 
 setup:
 	$(S)/setup-host
@@ -41,10 +41,14 @@ initramfs: module
 selftests: kernel
 	$(S)/build-selftests
 
-demo: qemu initramfs selftests
+# QEMU, the L2 kernel and its initramfs, for a Linux L2 in the test guest.
+l2: qemu kernel
+	$(S)/make-l2
+
+demo: qemu initramfs selftests l2
 	$(S)/demo
 
-check: qemu initramfs selftests
+check: qemu initramfs selftests l2
 	$(S)/check
 
 # Cost of the hooks for VMs that did not opt in (exits/s, module loaded
@@ -53,7 +57,7 @@ bench: qemu initramfs selftests
 	$(S)/bench
 
 clean:
-	rm -rf build/kbuild build/qemu-build build/module build/initramfs* build/selftests target
+	rm -rf build/kbuild build/qemu-build build/module build/initramfs* build/selftests build/l2 build/turbostat target
 
 # Also the patched source tree; the download cache in ~/.cache stays.
 distclean: clean

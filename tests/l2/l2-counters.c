@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Runs in the L2 guest of the l2 layer: prints this CPU's IA32_MPERF and
+ * IA32_APERF as the guest kernel's msr driver reads them, COUNT times
+ * (default 1), one line a second, while spinning so that they count:
+ *
+ *   L2-MSR <mperf> <aperf>
+ *
+ * busybox has no rdmsr, and its dd cannot read 8 bytes at an offset.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t rdmsr(int fd, unsigned int msr)
+{
+	uint64_t v;
+
+	if (pread(fd, &v, sizeof(v), msr) != sizeof(v)) {
+		perror("pread /dev/cpu/0/msr");
+		exit(1);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	int i, count = argc > 1 ? atoi(argv[1]) : 1;
+	int fd = open("/dev/cpu/0/msr", O_RDONLY);
+	cpu_set_t set;
+
+	if (fd < 0) {
+		perror("open /dev/cpu/0/msr");
+		return 1;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(0, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	for (i = 0; i < count; i++) {
+		struct timespec t0, t;
+
+		printf("L2-MSR %" PRIu64 " %" PRIu64 "\n", rdmsr(fd, 0xe7), rdmsr(fd, 0xe8));
+		fflush(stdout);
+		if (i + 1 == count)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 1000000000L);
+	}
+	return 0;
+}
