@@ -31,10 +31,11 @@ mon_create() {
 # Sends one HMP command and prints what came back within SECONDS (default 3).
 mon_cmd() {
 	local mon=$1 cmd=$2 secs=${3:-3}
-	timeout "$secs" cat "$mon.out" > "$mon.reply" 2>/dev/null &
+	timeout "$secs" cat "$mon.out" > "$mon.reply" &
 	local reader=$!
 	echo "$cmd" > "$mon.in"
-	wait $reader
+	# The reader ends killed by timeout, which the shell would report.
+	wait $reader 2>/dev/null
 	tr -d '\r' < "$mon.reply"
 }
 
