@@ -79,7 +79,10 @@ fn qemu_series_imports_the_same_header() {
     let patch = std::fs::read_dir(format!("{top}/qemu"))
         .expect("qemu/")
         .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with("linux-headers-Add-kvm_vcounters.h.patch"))
+        .find(|p| {
+            p.to_string_lossy()
+                .ends_with("linux-headers-Add-kvm_vcounters.h.patch")
+        })
         .expect("the QEMU patch importing the header");
     let text = std::fs::read_to_string(&patch).unwrap();
     let body = text

@@ -16,13 +16,13 @@ pub(crate) mod hal;
 use crate::extension::cap_errno;
 use crate::feature::{Feature, Hook};
 use crate::kvm::{MsrAccess, MsrFault, Vcpu};
-use crate::stats::VcpuStat;
 use crate::logic::{
     aperfmperf::Counter,
     cap::{self, HostCaps, VcpuCaps, VmConfig},
     switch::{GuestCounters, Now},
     uapi::{Features, Mode},
 };
+use crate::stats::VcpuStat;
 use bank::CpuBank;
 use kernel::{prelude::*, uapi};
 
