@@ -56,11 +56,12 @@ impl<T> VcpuCell<T> {
         f: impl FnOnce(&mut T, &PreemptGuard) -> R,
     ) -> R {
         let preempt = PreemptGuard::new();
-        // SAFETY: the cell is reachable only through its own vCPU's data
-        // (it is not `Sync`), whose callbacks each hold one `VcpuCtx`. The
-        // one borrowed here cannot be used again until `f` returns, and no
+        // The cell is reachable only through its own vCPU's data (it is
+        // not `Sync`), whose callbacks each hold one `VcpuCtx`. The one
+        // borrowed here cannot be used again until `f` returns, and no
         // preempt notifier, with a context of its own, runs while
-        // preemption is off: this is the only reference.
+        // preemption is off.
+        // SAFETY: so this is the only reference to the state.
         let state = unsafe { &mut *self.0.get() };
         f(state, &preempt)
     }
