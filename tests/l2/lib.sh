@@ -10,11 +10,15 @@ fail() {
 	exit 1
 }
 
+# QEMU through its own loader and libraries, and the machine of every L2
+# (split into words where used; /job/l2 has no spaces).
+QEMU="$L2/ld-linux-x86-64.so.2 --library-path $L2 $L2/qemu -L $L2"
+L2_MACHINE="-cpu host -smp 1 -m 512 -display none -nodefaults -no-reboot
+	-kernel $L2/bzImage -initrd $L2/initrd"
+
 # QEMU for the L2, with ARGS after the common ones.
 l2_qemu() {
-	"$L2/ld-linux-x86-64.so.2" --library-path "$L2" "$L2/qemu" -L "$L2" \
-		-cpu host -smp 1 -m 512 -display none -nodefaults -no-reboot \
-		-kernel "$L2/bzImage" -initrd "$L2/initrd" "$@"
+	$QEMU $L2_MACHINE "$@"
 }
 
 # The kernel command line of an L2 running JOB (tests/l2/init).
