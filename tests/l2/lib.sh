@@ -14,7 +14,7 @@ fail() {
 # (split into words where used; /job/l2 has no spaces).
 QEMU="$L2/ld-linux-x86-64.so.2 --library-path $L2 $L2/qemu -L $L2"
 L2_MACHINE="-cpu host -smp 1 -m 512 -display none -nodefaults -no-reboot
-	-kernel $L2/bzImage -initrd $L2/initrd"
+	-name l2,debug-threads=on -kernel $L2/bzImage -initrd $L2/initrd"
 
 # QEMU for the L2, with ARGS after the common ones.
 l2_qemu() {
@@ -66,6 +66,33 @@ turbostat_col() {
 	tr -d '\r' < "$1" | awk -v p="$2" -v c="$3" '
 		$1 == p && !col { for (i = 2; i <= NF; i++) if ($i == c) col = i; next }
 		$1 == p && col { print $col; exit }'
+}
+
+# The /proc directory of the vCPU thread of the one L2 running
+# (debug-threads=on names it "CPU 0/KVM"). Shell builtins only: a fork per
+# task would take longer than what is measured.
+vcpu_thread() {
+	local t comm
+	for t in /proc/[0-9]*/task/*; do
+		read -r comm < "$t/comm" 2>/dev/null || continue
+		[ "$comm" != "CPU 0/KVM" ] || { echo "$t"; return; }
+	done
+}
+
+# The CPU time in clock ticks (USER_HZ, 100 on x86) the thread of /proc
+# directory DIR had so far: utime and stime, the 12th and 13th fields
+# after "(comm) ", as comm has a space.
+thread_ticks() {
+	local stat
+	read -r stat < "$1/stat"
+	set -- ${stat##*) }
+	shift 11
+	echo $(($1 + $2))
+}
+
+# Seconds since the test guest booted.
+uptime_s() {
+	cut -d' ' -f1 /proc/uptime
 }
 
 # Whether A is within PCT percent of B (integers or decimals).
