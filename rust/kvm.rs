@@ -63,6 +63,15 @@ impl Drop for PreemptGuard {
 mod cell;
 pub(crate) use cell::{VcpuCell, VcpuCtx};
 
+/// Whether KVM can give VMs a mediated vPMU on this host: its vendor
+/// module was loaded with `enable_mediated_pmu=1` and the host PMU passed
+/// KVM's checks.
+pub(crate) fn host_mediated_pmu() -> bool {
+    // SAFETY: reads a flag KVM fixed when its vendor module loaded, which
+    // this module depends on.
+    unsafe { bindings::kvm_x86_ext_host_mediated_pmu() }
+}
+
 /// A VM (`struct kvm`).
 #[repr(transparent)]
 pub(crate) struct Vm(Opaque<bindings::kvm>);
@@ -111,6 +120,14 @@ impl Vcpu {
         // SAFETY: `self` is a live vCPU, whose VM is set at creation and
         // outlives it.
         unsafe { Vm::from_raw(shim::vcounters_vcpu_kvm(self.as_raw())) }
+    }
+
+    /// Whether KVM gave this vCPU its mediated vPMU: decided for its VM
+    /// before the first vCPU was created, so fixed for a created vCPU.
+    pub(crate) fn has_mediated_pmu(&self) -> bool {
+        // SAFETY: `self` is a live vCPU; the flag and the PMU version are
+        // set before the vCPU runs, under its mutex or the VM's lock.
+        unsafe { shim::vcounters_vcpu_has_mediated_pmu(self.as_raw()) }
     }
 
     /// Adds `delta` to the vCPU's binary stat `stat`, an index into the
@@ -242,6 +259,26 @@ pub(crate) trait Extension: Sized + Sync + 'static {
         Err(ENOTTY)
     }
 
+    /// Whether the extension handles its [`Extension::MSRS`] for a VM
+    /// attached with `data`; if not, they stay KVM's for it.
+    fn owns_msrs(&self, _data: &Self::VmData) -> bool {
+        true
+    }
+
+    /// A new VM, set up by KVM. `Ok(Some)` attaches it with that data;
+    /// an error fails `KVM_CREATE_VM`.
+    fn vm_init(&self, _vm: &Vm) -> Result<Option<KBox<Self::VmData>>> {
+        Ok(None)
+    }
+
+    /// Whether `vm` gets KVM's mediated vPMU, on a host where KVM can
+    /// mediate ([`host_mediated_pmu`]); `data` is the VM's if attached.
+    /// Asked under `kvm->lock` before a vCPU is created, until the VM has
+    /// one: the answer must not change for a VM. Without it, every VM does.
+    fn mediated_pmu(&self, _vm: &Vm, _data: Option<&Self::VmData>) -> bool {
+        true
+    }
+
     /// A vCPU ioctl KVM does not know, for any VM; `vm_data` is `None`
     /// unless the vCPU's VM is attached. `Err(ENOTTY)` means "not ours".
     fn vcpu_ioctl(
@@ -364,6 +401,8 @@ impl<E: Extension> Registration<E> {
             nr_msrs: E::MSRS.len() as u32,
             check_extension: Some(check_extension::<E>),
             enable_cap: Some(enable_cap::<E>),
+            vm_init: optional_op!(E::HAS_VM_INIT, vm_init::<E>),
+            mediated_pmu: optional_op!(E::HAS_MEDIATED_PMU, mediated_pmu::<E>),
             supported_cpuid: Some(supported_cpuid::<E>),
             vcpu_ioctl: Some(vcpu_ioctl::<E>),
             vm_destroy: Some(vm_destroy::<E>),
@@ -456,18 +495,43 @@ extern "C" fn enable_cap<E: Extension>(
         flags: cap.flags,
         args: [cap.args[0], cap.args[1], cap.args[2], cap.args[3]],
     };
-    let data = match ext::<E>().enable_cap(vm, &req) {
-        Ok(Some(data)) => KBox::into_raw(data),
+    attach::<E>(vm, ext::<E>().enable_cap(vm, &req))
+}
+
+extern "C" fn vm_init<E: Extension>(kvm: *mut bindings::kvm) -> c_int {
+    // SAFETY: KVM passes a VM it has just set up.
+    let vm = unsafe { Vm::from_raw(kvm) };
+    attach::<E>(vm, ext::<E>().vm_init(vm))
+}
+
+/// Attaches `vm` with the data an `enable_cap` or `vm_init` returned.
+fn attach<E: Extension>(vm: &Vm, data: Result<Option<KBox<E::VmData>>>) -> c_int {
+    let (data, owns_msrs) = match data {
+        Ok(Some(data)) => {
+            let owns_msrs = ext::<E>().owns_msrs(&data);
+            (KBox::into_raw(data), owns_msrs)
+        }
         Ok(None) => return 0,
         Err(e) => return e.to_errno(),
     };
-    // SAFETY: `vm` is live; `data` stays valid until `vm_destroy::<E>`.
-    let ret = unsafe { bindings::kvm_x86_ext_attach_vm(vm.as_raw(), data.cast()) };
+    // SAFETY: `vm` is live; `data` stays valid until `vm_destroy::<E>`
+    // frees it.
+    let ret = unsafe { bindings::kvm_x86_ext_attach_vm(vm.as_raw(), data.cast(), owns_msrs) };
     if ret != 0 {
         // SAFETY: attaching failed, so KVM did not keep `data`.
         drop(unsafe { KBox::from_raw(data) });
     }
     ret
+}
+
+extern "C" fn mediated_pmu<E: Extension>(kvm: *mut bindings::kvm) -> bool {
+    // SAFETY: KVM passes a live VM, under its lock.
+    let vm = unsafe { Vm::from_raw(kvm) };
+    // SAFETY: `vm` is live.
+    let attached = !unsafe { bindings::kvm_x86_ext_vm_priv(kvm) }.is_null();
+    // SAFETY: attached, see above.
+    let data = attached.then(|| unsafe { vm_data::<E>(kvm) });
+    ext::<E>().mediated_pmu(vm, data)
 }
 
 extern "C" fn vcpu_ioctl<E: Extension>(
