@@ -13,6 +13,7 @@ use crate::kvm::{
 use crate::logic::cap::{self, CapError, HostCaps, VmConfig, VmKind};
 use crate::logic::live::{LiveClock, Transition};
 use crate::logic::uapi::Features;
+use crate::pmu::{self, PmuState};
 use crate::stats::{VcpuStat, VCPU_STATS};
 use kernel::{
     prelude::*,
@@ -42,6 +43,8 @@ pub(crate) struct Vcounters {
     _switching: Option<GuestSwitching>,
     /// Origin of the nanosecond clock of the live-time accounting.
     epoch: Instant<Monotonic>,
+    /// What every new VM opts in to (the `default_features` parameter).
+    defaults: Option<VmConfig>,
     aperfmperf: AperfMperf,
 }
 
@@ -60,23 +63,37 @@ pub(crate) struct VcpuData {
 struct VcpuState {
     clock: LiveClock,
     aperfmperf: Option<<AperfMperf as Feature>::State>,
+    pmu: Option<PmuState>,
 }
 
 impl VcpuState {
-    /// Whether some feature needs the VM-entry/exit hooks now.
-    fn entry_hooks(&self) -> bool {
+    /// Whether some feature needs the VM-entry/exit hooks of `vcpu`, this
+    /// state's vCPU, now.
+    fn entry_hooks(&self, vcpu: &Vcpu) -> bool {
         self.aperfmperf
             .as_ref()
             .is_some_and(AperfMperf::entry_hooks)
+            || self.pmu_switched_at_entry(vcpu)
+    }
+
+    /// Whether KVM switches the PMU of `vcpu`, this state's vCPU, at its
+    /// VM-entries and exits.
+    fn pmu_switched_at_entry(&self, vcpu: &Vcpu) -> bool {
+        self.pmu.as_ref().is_some_and(|p| p.switched_at_entry(vcpu))
     }
 }
 
 impl Vcounters {
-    pub(crate) fn new(caps: HostCaps, switching: Option<GuestSwitching>) -> Self {
+    pub(crate) fn new(
+        caps: HostCaps,
+        switching: Option<GuestSwitching>,
+        defaults: Option<VmConfig>,
+    ) -> Self {
         Self {
             caps,
             _switching: switching,
             epoch: Instant::now(),
+            defaults,
             aperfmperf: AperfMperf::new(caps),
         }
     }
@@ -161,6 +178,28 @@ impl Extension for Vcounters {
         Ok(Some(KBox::new(VmData { config }, GFP_KERNEL)?))
     }
 
+    fn owns_msrs(&self, data: &VmData) -> bool {
+        data.config.features.contains(AperfMperf::FEATURE)
+    }
+
+    fn vm_init(&self, vm: &Vm) -> Result<Option<KBox<VmData>>> {
+        let Some(config) = self.defaults else {
+            return Ok(None);
+        };
+        let kind = VmKind {
+            protected_state: vm.has_protected_state(),
+        };
+        // The default is a policy for the VMs that can have it.
+        if cap::vm_supported(kind).is_err() {
+            return Ok(None);
+        }
+        Ok(Some(KBox::new(VmData { config }, GFP_KERNEL)?))
+    }
+
+    fn mediated_pmu(&self, _vm: &Vm, data: Option<&VmData>) -> bool {
+        pmu::wants_mediated(data.map(|d| &d.config))
+    }
+
     fn vcpu_create(&self, vm: &VmData, vcpu: &Vcpu) -> Result<KBox<VcpuData>> {
         let config = vm.config;
         let state = VcpuState {
@@ -169,8 +208,12 @@ impl Extension for Vcounters {
                 .features
                 .contains(AperfMperf::FEATURE)
                 .then(|| self.aperfmperf.new_state(vcpu, &config)),
+            pmu: config
+                .features
+                .contains(Features::PMU)
+                .then(|| PmuState::new(&config)),
         };
-        vcpu.set_entry_hooks(state.entry_hooks());
+        vcpu.set_entry_hooks(state.entry_hooks(vcpu));
         Ok(KBox::new(
             VcpuData {
                 config,
@@ -182,14 +225,14 @@ impl Extension for Vcounters {
 
     fn run_enter(&self, cx: &mut VcpuCtx<'_>, data: &VcpuData) -> Result {
         let changed = Self::with_state(cx, data, |s, hook| -> Result<_> {
-            let Some(c) = s.aperfmperf.as_mut() else {
-                return Ok(None);
-            };
-            let mode = self.aperfmperf.run_mode(hook.vcpu, &data.config)?;
-            let changed = self.aperfmperf.enter_mode(hook, c, mode);
-            if changed.is_some() {
-                hook.vcpu.set_entry_hooks(s.entry_hooks());
+            let mut changed = None;
+            if let Some(c) = s.aperfmperf.as_mut() {
+                let mode = self.aperfmperf.run_mode(hook.vcpu, &data.config)?;
+                changed = self.aperfmperf.enter_mode(hook, c, mode);
             }
+            // Also for the PMU, which KVM_SET_CPUID2 may have given or
+            // taken away since the last KVM_RUN.
+            hook.vcpu.set_entry_hooks(s.entry_hooks(hook.vcpu));
             Ok(changed)
         })?;
         if let Some(mode) = changed {
@@ -200,19 +243,29 @@ impl Extension for Vcounters {
     }
 
     fn guest_enter(&self, cx: &mut VcpuCtx<'_>, data: &VcpuData) {
-        Self::with_state(cx, data, |s, hook| {
+        let pmu_switch = Self::with_state(cx, data, |s, hook| {
             if let Some(c) = s.aperfmperf.as_mut() {
                 self.aperfmperf.guest_enter(hook, c);
             }
+            s.pmu_switched_at_entry(hook.vcpu)
         });
+        // KVM loads the guest's PMU context right after this hook.
+        if pmu_switch {
+            cx.vcpu().stat_add(VcpuStat::PmuSwitches, 1);
+        }
     }
 
     fn guest_exit(&self, cx: &mut VcpuCtx<'_>, data: &VcpuData) {
-        Self::with_state(cx, data, |s, hook| {
+        let pmu_switch = Self::with_state(cx, data, |s, hook| {
             if let Some(c) = s.aperfmperf.as_mut() {
                 self.aperfmperf.guest_exit(hook, c);
             }
+            s.pmu_switched_at_entry(hook.vcpu)
         });
+        // KVM put the guest's PMU context right before this hook.
+        if pmu_switch {
+            cx.vcpu().stat_add(VcpuStat::PmuSwitches, 1);
+        }
     }
 
     fn recalc_msr_intercepts(&self, cx: &mut VcpuCtx<'_>, data: &VcpuData) {
@@ -273,7 +326,7 @@ impl Extension for Vcounters {
             let c = s.aperfmperf.as_mut()?;
             let r = self.aperfmperf.set_msr(hook, c, msr, value);
             if let Ok(Some(_)) = r {
-                hook.vcpu.set_entry_hooks(s.entry_hooks());
+                hook.vcpu.set_entry_hooks(s.entry_hooks(hook.vcpu));
             }
             Some(r)
         })?;
@@ -298,12 +351,12 @@ impl Extension for Vcounters {
         if let Some(data) = data {
             let config = &data.config;
             out.0.features = config.features.bits();
-            if config.features.contains(Features::PMU) {
-                out.0.pmu_mode = config.pmu_mode as u32;
-            }
             Self::with_state(cx, data, |s, hook| {
                 if let Some(c) = &s.aperfmperf {
                     self.aperfmperf.report(hook, c, config, &mut out.0);
+                }
+                if let Some(p) = &s.pmu {
+                    out.0.pmu_mode = p.mode(hook.vcpu).map_or(0, |m| m as u32);
                 }
             });
         }

@@ -3,6 +3,7 @@
 //! What the host offers, probed once at module init.
 
 use crate::aperfmperf::{bank, hal};
+use crate::kvm;
 use crate::logic::{
     cap::{effective_aperfmperf_mode, HostCaps, VcpuCaps},
     uapi::Mode,
@@ -15,8 +16,7 @@ use kernel::fmt;
 pub(crate) fn probe(vendor: Vendor, switching: Option<&bank::GuestSwitching>) -> HostCaps {
     HostCaps {
         aperfmperf: switching.is_some(),
-        // No mediated PMU backend yet.
-        pmu: false,
+        pmu: kvm::host_mediated_pmu(),
         guest_mperf_scaled: hal::for_vendor(vendor).guest_mperf_scaled(),
     }
 }

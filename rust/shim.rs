@@ -16,6 +16,7 @@ extern "C" {
     pub(crate) fn vcounters_host_sample(acnt: *mut u64, mcnt: *mut u64) -> bool;
     pub(crate) fn vcounters_vcpu_kvm(vcpu: *mut kvm_vcpu) -> *mut kvm;
     pub(crate) fn vcounters_vm_has_protected_state(kvm: *mut kvm) -> bool;
+    pub(crate) fn vcounters_vcpu_has_mediated_pmu(vcpu: *mut kvm_vcpu) -> bool;
     pub(crate) fn vcounters_preempt_disable();
     pub(crate) fn vcounters_preempt_enable();
 }

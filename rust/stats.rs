@@ -23,6 +23,8 @@ pub(crate) enum VcpuStat {
     MsrAccessesEntry,
     /// Guest APERF/MPERF accesses that exited.
     MsrExits,
+    /// Loads and puts of the guest's mediated PMU context.
+    PmuSwitches,
 }
 
 impl From<VcpuStat> for u32 {
@@ -32,7 +34,7 @@ impl From<VcpuStat> for u32 {
 }
 
 /// The descriptors of [`VcpuStat`], indexed by it.
-pub(crate) const VCPU_STATS: [StatDesc; 6] = {
+pub(crate) const VCPU_STATS: [StatDesc; 7] = {
     let stats = [
         (VcpuStat::LiveNs, StatDesc::time_ns(c"vcounters_live_ns")),
         (
@@ -52,8 +54,12 @@ pub(crate) const VCPU_STATS: [StatDesc; 6] = {
             VcpuStat::MsrExits,
             StatDesc::counter(c"vcounters_msr_exits"),
         ),
+        (
+            VcpuStat::PmuSwitches,
+            StatDesc::counter(c"vcounters_pmu_switches"),
+        ),
     ];
-    let mut descs = [StatDesc::counter(c""); 6];
+    let mut descs = [StatDesc::counter(c""); 7];
     let mut i = 0;
     while i < stats.len() {
         // Each variant describes itself, so the order cannot drift.

@@ -11,6 +11,7 @@
 //!   calling each enabled [`feature`];
 //! - [`aperfmperf`]: the APERF/MPERF feature, its host counters and its
 //!   per-vendor half;
+//! - [`pmu`]: the PMU feature, the per-VM choice of KVM's mediated vPMU;
 //! - [`host`], [`vendor`]: what the host offers, probed once at init;
 //! - [`stats`]: the per-vCPU binary stats the module describes to KVM;
 //! - [`shim`]: the C half (`shim/vcounters_shim.c`).
@@ -24,6 +25,7 @@ mod kvm;
 // items are.
 #[allow(unreachable_pub)]
 mod logic;
+mod pmu;
 mod shim;
 mod stats;
 mod vendor;
@@ -31,7 +33,7 @@ mod vendor;
 #[cfg(CONFIG_KUNIT)]
 mod kunit_tests;
 
-use extension::Vcounters;
+use extension::{cap_errno, Vcounters};
 use kernel::prelude::*;
 use vendor::Vendor;
 
@@ -41,6 +43,12 @@ module! {
     authors: ["The kvm-vcounters developers"],
     description: "KVM x86 per-VM virtual APERF/MPERF and PMU counters",
     license: "GPL",
+    params: {
+        default_features: u64 {
+            default: 0,
+            description: "KVM_VCOUNTERS_* features every new VM opts in to, in AUTO mode (0: none)",
+        },
+    },
 }
 
 struct VcountersModule {
@@ -55,6 +63,15 @@ impl kernel::Module for VcountersModule {
         };
         let switching = aperfmperf::bank::GuestSwitching::enable();
         let caps = host::probe(vendor, switching.as_ref());
+        let defaults_mask = module_parameters::default_features.value();
+        let defaults = logic::cap::default_config(defaults_mask, &caps).map_err(|e| {
+            pr_err!(
+                "default_features={:#x}: this host offers {:#x}\n",
+                defaults_mask,
+                caps.supported_features().bits()
+            );
+            cap_errno(e)
+        })?;
         pr_info!(
             "{} backend, host APERFMPERF {}, features {:#x}, modes {}\n",
             vendor.kvm_module(),
@@ -67,7 +84,10 @@ impl kernel::Module for VcountersModule {
             host::ModeList(&caps),
         );
         Ok(VcountersModule {
-            _registration: kvm::Registration::new(module, Vcounters::new(caps, switching))?,
+            _registration: kvm::Registration::new(
+                module,
+                Vcounters::new(caps, switching, defaults),
+            )?,
         })
     }
 }

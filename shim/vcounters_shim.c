@@ -36,6 +36,12 @@ bool vcounters_vm_has_protected_state(struct kvm *kvm)
 	return kvm->arch.has_protected_state;
 }
 
+/* What KVM's kvm_vcpu_has_mediated_pmu() (arch/x86/kvm/pmu.h) checks. */
+bool vcounters_vcpu_has_mediated_pmu(struct kvm_vcpu *vcpu)
+{
+	return vcpu->kvm->arch.created_mediated_pmu && vcpu->arch.pmu.version;
+}
+
 void vcounters_preempt_disable(void)
 {
 	preempt_disable();

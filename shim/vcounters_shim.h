@@ -19,6 +19,7 @@ bool vcounters_host_has_aperfmperf(void);
 bool vcounters_host_sample(u64 *acnt, u64 *mcnt);
 struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu);
 bool vcounters_vm_has_protected_state(struct kvm *kvm);
+bool vcounters_vcpu_has_mediated_pmu(struct kvm_vcpu *vcpu);
 void vcounters_preempt_disable(void);
 void vcounters_preempt_enable(void);
 

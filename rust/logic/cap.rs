@@ -27,7 +27,8 @@ pub enum CapError {
 pub struct HostCaps {
     /// The host CPU has IA32_APERF/IA32_MPERF (`X86_FEATURE_APERFMPERF`).
     pub aperfmperf: bool,
-    /// A mediated PMU backend is available for guests.
+    /// KVM can give VMs its mediated vPMU (the vendor module was loaded
+    /// with `enable_mediated_pmu=1`).
     pub pmu: bool,
     /// Guest reads of MPERF in the hardware modes count at the guest's
     /// scaled TSC rate (the vendor backend knows).
@@ -52,6 +53,16 @@ impl HostCaps {
         match mode {
             Mode::Auto | Mode::Emulate => true,
             Mode::Run | Mode::Entry => self.aperfmperf,
+        }
+    }
+
+    /// Whether a requested PMU mode can work on this host. The PMU is
+    /// switched where KVM's mediated vPMU switches it, around the
+    /// VM-entry/exit loop: ENTRY. RUN is not offered yet.
+    fn offers_pmu_mode(&self, mode: PmuMode) -> bool {
+        match mode {
+            PmuMode::Auto | PmuMode::Entry => self.pmu,
+            PmuMode::Run => false,
         }
     }
 }
@@ -95,11 +106,34 @@ pub fn enable(args: [u64; 4], flags: u32, host: &HostCaps) -> Result<VmConfig, C
     if features.contains(Features::APERFMPERF) && !host.offers_aperfmperf_mode(aperfmperf_mode) {
         return Err(CapError::NotSupported);
     }
+    if features.contains(Features::PMU) && !host.offers_pmu_mode(pmu_mode) {
+        return Err(CapError::NotSupported);
+    }
     Ok(VmConfig {
         features,
         aperfmperf_mode,
         pmu_mode,
     })
+}
+
+/// The configuration the module's default-features parameter gives every
+/// new VM: those features in AUTO mode, checked as `KVM_ENABLE_CAP` checks
+/// them (so that a bad parameter fails the module load). `None` for 0.
+pub fn default_config(features: u64, host: &HostCaps) -> Result<Option<VmConfig>, CapError> {
+    if features == 0 {
+        return Ok(None);
+    }
+    enable([features, 0, 0, 0], 0, host).map(Some)
+}
+
+/// The PMU mode of a vCPU whose VM KVM gave a mediated vPMU, from the
+/// mode [`enable`] accepted: AUTO is where KVM switches it, around the
+/// VM-entry/exit loop.
+pub fn effective_pmu_mode(requested: PmuMode) -> PmuMode {
+    match requested {
+        PmuMode::Auto => PmuMode::Entry,
+        mode => mode,
+    }
 }
 
 /// What kind of VM asks for the capability.
@@ -237,6 +271,36 @@ mod tests {
             enable([P, 0, 0, 0], 0, &NO_APERF),
             Err(CapError::NotSupported)
         );
+    }
+
+    #[test]
+    fn pmu_modes_follow_host() {
+        let no_pmu = HostCaps { pmu: false, ..FULL };
+        for mode in [PmuMode::Auto, PmuMode::Entry] {
+            let cfg = enable([P, 0, mode as u64, 0], 0, &FULL).unwrap();
+            assert_eq!(cfg.pmu_mode, mode);
+            assert_eq!(effective_pmu_mode(cfg.pmu_mode), PmuMode::Entry);
+            assert_eq!(
+                enable([P, 0, mode as u64, 0], 0, &no_pmu),
+                Err(CapError::NotSupported)
+            );
+        }
+        // RUN for the PMU is not offered yet: refused, not downgraded.
+        assert_eq!(
+            enable([P, 0, PmuMode::Run as u64, 0], 0, &FULL),
+            Err(CapError::NotSupported)
+        );
+    }
+
+    #[test]
+    fn default_config_is_checked_like_the_cap() {
+        assert_eq!(default_config(0, &FULL), Ok(None));
+        let cfg = default_config(A | P, &FULL).unwrap().unwrap();
+        assert_eq!(cfg.features, Features::ALL);
+        assert_eq!(cfg.aperfmperf_mode, Mode::Auto);
+        assert_eq!(cfg.pmu_mode, PmuMode::Auto);
+        assert_eq!(default_config(1 << 2, &FULL), Err(CapError::Invalid));
+        assert_eq!(default_config(P, &NO_APERF), Err(CapError::NotSupported));
     }
 
     #[test]

@@ -26,6 +26,17 @@ static inline int __vcounters_enable(struct kvm_vm *vm, u64 features, u32 mode)
 	return __vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
 }
 
+/* KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS) for the PMU in @pmu_mode. */
+static inline int __vcounters_enable_pmu(struct kvm_vm *vm, u32 pmu_mode)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_X86_VCOUNTERS,
+		.args = { KVM_VCOUNTERS_PMU, 0, pmu_mode },
+	};
+
+	return __vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
+}
+
 /*
  * A VM with APERF/MPERF in @mode and @nr_vcpus vCPUs running @guest_code,
  * each given the CPUID bit.
