@@ -16,10 +16,32 @@
  *               counter counts only what KVM emulates (perf refuses events
  *               that count guests then, upstream's rule); the opted-in VM
  *               next to it is still exact
+ *   filter      a deny filter on retired instructions: the guest's counter
+ *               programmed for them stays at 0, and the guest reads back
+ *               the selector it wrote
+ *   pmi         a sampling counter overflows: the guest takes its PMI
+ *               through LVTPC, once, and sees the overflow in its status
+ *   host_perf   on the host, while a mediated VM exists: an event that
+ *               does not exclude guests is refused (EOPNOTSUPP), and one
+ *               with exclude_guest on the vCPU's thread counts none of a
+ *               guest loop of a million iterations
+ *   busy        while a host event counts guests, the first vCPU of an
+ *               opted-in VM cannot be created (EBUSY, perf refuses the
+ *               mediated PMU), and can once the event is closed
+ *   fuzz        random values into every PMU MSR, from KVM_SET_MSRS and
+ *               from the guest (WRMSR, faults allowed): the host stays
+ *               sound, and the VM then counts its loop exactly again
+ *   fewer       a guest given fewer counters than the host has: RDMSR,
+ *               WRMSR and RDPMC of one it was not given #GP
  *   migrate     KVM_GET_MSRS of the PMU MSRs of one VM and KVM_SET_MSRS
  *               into a new opted-in VM: the count goes on from there, as
  *               in a VM that stayed
  */
+#include <linux/perf_event.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include "apic.h"
 #include "kvm_util.h"
 #include "pmu.h"
 #include "processor.h"
@@ -255,6 +277,255 @@ static void test_kinds(void)
 	kvm_vm_free(opted);
 }
 
+/* Counts the loop on counter 0 and reports the count and the selector. */
+static void guest_filtered(void)
+{
+	u64 count = guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_loop, LONG_LOOP);
+
+	wrmsr(MSR_F15H_PERF_CTL0, EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED));
+	GUEST_SYNC_ARGS(0, count, rdmsr(MSR_F15H_PERF_CTL0), 0, 0);
+	GUEST_DONE();
+}
+
+static void test_filter(void)
+{
+	struct {
+		struct kvm_pmu_event_filter f;
+		u64 events[1];
+	} deny = {
+		.f = { .action = KVM_PMU_EVENT_DENY, .nevents = 1 },
+		.events = { AMD_ZEN_INSTRUCTIONS_RETIRED },
+	};
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_filtered, &vcpu);
+	struct ucall uc;
+
+	vm_ioctl(vm, KVM_SET_PMU_EVENT_FILTER, &deny.f);
+	uc = vcounters_run_to_sync(vcpu);
+	pr_info("  denied event: counted %lu, selector reads %#lx\n", uc.args[2], uc.args[3]);
+	TEST_ASSERT_EQ(uc.args[2], 0);
+	TEST_ASSERT_EQ(uc.args[3], EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED));
+	kvm_vm_free(vm);
+}
+
+#define APIC_LVTPC	0x340
+#define PMI_VECTOR	0xe3
+/* The counter starts this far below its 48-bit overflow. */
+#define PMI_PERIOD	1000
+
+static volatile int guest_pmis;
+
+static void guest_pmi_handler(struct ex_regs *regs)
+{
+	guest_pmis++;
+	x2apic_write_reg(APIC_EOI, 0);
+}
+
+static void guest_pmi(void)
+{
+	u64 status;
+
+	x2apic_enable();
+	x2apic_write_reg(APIC_LVTPC, PMI_VECTOR);
+	wrmsr(MSR_F15H_PERF_CTL0, 0);
+	wrmsr(MSR_F15H_PERF_CTR0, BIT_ULL(48) - PMI_PERIOD);
+	wrmsr(MSR_F15H_PERF_CTL0, EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED) |
+		ARCH_PERFMON_EVENTSEL_INT);
+	sti();
+	guest_loop(LONG_LOOP);
+	cli();
+	wrmsr(MSR_F15H_PERF_CTL0, 0);
+	status = rdmsr(MSR_AMD64_PERF_CNTR_GLOBAL_STATUS);
+	GUEST_SYNC_ARGS(0, guest_pmis, status, rdmsr(MSR_F15H_PERF_CTR0), 0);
+	GUEST_DONE();
+}
+
+static void test_pmi(void)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_pmi, &vcpu);
+	struct ucall uc;
+
+	vm_install_exception_handler(vm, PMI_VECTOR, guest_pmi_handler);
+	uc = vcounters_run_to_sync(vcpu);
+	pr_info("  sampling counter: %lu PMIs, global status %#lx, counter %lu after wrapping\n",
+		uc.args[2], uc.args[3], uc.args[4]);
+	TEST_ASSERT_EQ(uc.args[2], 1);
+	TEST_ASSERT(uc.args[3] & BIT_ULL(0), "no overflow of counter 0 in %#lx", uc.args[3]);
+	/* It wrapped and went on: the rest of the loop, give or take a VMRUN per entry. */
+	TEST_ASSERT(uc.args[4] > 2 * LONG_LOOP - PMI_PERIOD - 100 && uc.args[4] < 2 * LONG_LOOP,
+		    "counter %lu after wrapping", uc.args[4]);
+	kvm_vm_free(vm);
+}
+
+#define BIG_LOOP	1000000
+
+/* A warm-up, then a loop of BIG_LOOP iterations and one of twice that. */
+static void guest_big_loops(void)
+{
+	guest_loop(SHORT_LOOP);
+	GUEST_SYNC(0);
+	guest_loop(BIG_LOOP);
+	GUEST_SYNC(1);
+	guest_loop(2 * BIG_LOOP);
+	GUEST_SYNC(2);
+	GUEST_DONE();
+}
+
+/* What @fd counted over one KVM_RUN of @vcpu. */
+static u64 host_count_over_run(int fd, struct kvm_vcpu *vcpu)
+{
+	u64 count;
+
+	TEST_ASSERT(!ioctl(fd, PERF_EVENT_IOC_RESET, 0), "reset: errno %d", errno);
+	run_count_once(vcpu);
+	TEST_ASSERT_EQ(read(fd, &count, sizeof(count)), sizeof(count));
+	return count;
+}
+
+/* A host event on this thread (pid 0, any CPU), enabled. */
+static int host_event(u64 config, bool exclude_guest)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_HARDWARE,
+		.size = sizeof(attr),
+		.config = config,
+		.exclude_guest = exclude_guest,
+	};
+
+	return syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
+}
+
+/*
+ * The host's exclude_guest event on the vCPU thread counts KVM_RUN's own
+ * path (with a debug kernel under TCG, millions of instructions) but none
+ * of the guest's: one more million iterations of the guest's loop (two
+ * million instructions) add next to nothing to it.
+ */
+static void test_host_perf(void)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_big_loops, &vcpu);
+	u64 one, two;
+	int fd;
+
+	/* A mediated VM exists once its first vCPU does. */
+	fd = host_event(PERF_COUNT_HW_INSTRUCTIONS, false);
+	TEST_ASSERT(fd < 0 && errno == EOPNOTSUPP,
+		    "an event counting guests next to a mediated VM: fd %d errno %d", fd, errno);
+	fd = host_event(PERF_COUNT_HW_INSTRUCTIONS, true);
+	TEST_ASSERT(fd >= 0, "an exclude_guest event: errno %d", errno);
+	run_count_once(vcpu);
+	one = host_count_over_run(fd, vcpu);
+	two = host_count_over_run(fd, vcpu);
+	pr_info("  host exclude_guest event on the vCPU thread: %lu instructions over a guest loop of %d, %lu over one of %d\n",
+		one, 2 * BIG_LOOP, two, 4 * BIG_LOOP);
+	TEST_ASSERT(one > 0 && two < one + BIG_LOOP / 10,
+		    "the guest's 2 million more instructions added %ld to the host's count",
+		    (long)(two - one));
+	close(fd);
+	kvm_vm_free(vm);
+}
+
+static void test_busy(void)
+{
+	struct kvm_vm *vm = vm_create(1);
+	struct kvm_vcpu *vcpu;
+	int fd, r;
+
+	TEST_ASSERT(!__vcounters_enable_pmu(vm, KVM_VCOUNTERS_MODE_AUTO),
+		    "KVM_VCOUNTERS_PMU: errno %d", errno);
+	fd = host_event(PERF_COUNT_HW_INSTRUCTIONS, false);
+	TEST_ASSERT(fd >= 0, "an event counting guests, no mediated VM: errno %d", errno);
+	r = __vm_ioctl(vm, KVM_CREATE_VCPU, (void *)0);
+	TEST_ASSERT(r < 0 && errno == EBUSY,
+		    "first vCPU next to a host event counting guests: %d errno %d", r, errno);
+	close(fd);
+	vcpu = vm_vcpu_add(vm, 0, guest_count_once);
+	TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_ENTRY);
+	kvm_vm_free(vm);
+}
+
+/* Every PMU MSR of the model: 6 selectors and counters, global ones. */
+static u32 pmu_msr(u32 i)
+{
+	static const u32 global[] = {
+		MSR_AMD64_PERF_CNTR_GLOBAL_CTL, MSR_AMD64_PERF_CNTR_GLOBAL_STATUS,
+		MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_SET,
+		MSR_K7_EVNTSEL0, MSR_K7_PERFCTR0,
+	};
+
+	return i < 12 ? MSR_F15H_PERF_CTL + i : global[(i - 12) % ARRAY_SIZE(global)];
+}
+
+#define NR_PMU_MSRS	18
+#define FUZZ_ROUNDS	300
+
+static void guest_fuzz(u64 seed)
+{
+	struct kvm_random_state rng = new_kvm_random_state(seed);
+
+	for (int i = 0; i < FUZZ_ROUNDS; i++) {
+		u64 v = kvm_random_u32(&rng) | (u64)kvm_random_u32(&rng) << 33;
+
+		wrmsr_safe(pmu_msr(kvm_random_u32(&rng) % NR_PMU_MSRS), v);
+	}
+	/* Sane again: everything enabled globally, then the loop. */
+	wrmsr(MSR_AMD64_PERF_CNTR_GLOBAL_CTL, GENMASK_ULL(5, 0));
+	guest_code();
+}
+
+static void test_fuzz(void)
+{
+	struct kvm_random_state rng = vcounters_rng(NULL);
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_fuzz, &vcpu);
+	int accepted = 0;
+
+	for (int i = 0; i < FUZZ_ROUNDS; i++) {
+		u32 msr = pmu_msr(kvm_random_u32(&rng) % NR_PMU_MSRS);
+
+		accepted += _vcpu_set_msr(vcpu, msr, vcounters_random_u64(&rng)) == 1;
+	}
+	pr_info("  KVM_SET_MSRS: %d of %d random writes accepted\n", accepted, FUZZ_ROUNDS);
+	vcpu_set_msr(vcpu, MSR_AMD64_PERF_CNTR_GLOBAL_CTL, GENMASK_ULL(5, 0));
+	vcpu_args_set(vcpu, 1, kvm_random_u32(&rng));
+	check_exact(vcpu);
+	kvm_vm_free(vm);
+}
+
+/* The guest has 2 of the host's counters: the third faults. */
+#define GIVEN_COUNTERS	2
+
+static void guest_fewer(void)
+{
+	u64 val;
+
+	GUEST_ASSERT_EQ(rdmsr_safe(MSR_F15H_PERF_CTR + 2 * (GIVEN_COUNTERS - 1), &val), 0);
+	GUEST_ASSERT_EQ(rdpmc_safe(GIVEN_COUNTERS - 1, &val), 0);
+	GUEST_ASSERT_EQ(rdmsr_safe(MSR_F15H_PERF_CTR + 2 * GIVEN_COUNTERS, &val), GP_VECTOR);
+	GUEST_ASSERT_EQ(wrmsr_safe(MSR_F15H_PERF_CTR + 2 * GIVEN_COUNTERS, 1), GP_VECTOR);
+	GUEST_ASSERT_EQ(rdmsr_safe(MSR_F15H_PERF_CTL + 2 * GIVEN_COUNTERS, &val), GP_VECTOR);
+	GUEST_ASSERT_EQ(rdpmc_safe(GIVEN_COUNTERS, &val), GP_VECTOR);
+	GUEST_DONE();
+}
+
+static void test_fewer(void)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_fewer, &vcpu);
+	struct ucall uc;
+
+	TEST_REQUIRE(kvm_cpu_property(X86_PROPERTY_NR_PERFCTR_CORE) > GIVEN_COUNTERS);
+	vcpu_set_cpuid_property(vcpu, X86_PROPERTY_NR_PERFCTR_CORE, GIVEN_COUNTERS);
+	vcpu_run(vcpu);
+	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
+		REPORT_GUEST_ASSERT(uc);
+	TEST_ASSERT_EQ(uc.cmd, UCALL_DONE);
+	TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_ENTRY);
+	kvm_vm_free(vm);
+}
+
 /* Counts the loop on counter 0 without stopping it, twice. */
 static void guest_count_on(void)
 {
@@ -321,6 +592,12 @@ int main(int argc, char *argv[])
 	test_cap();
 	test_exact();
 	test_kinds();
+	test_filter();
+	test_pmi();
+	test_host_perf();
+	test_busy();
+	test_fuzz();
+	test_fewer();
 	test_migrate();
 	return 0;
 }
