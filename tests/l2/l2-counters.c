@@ -44,7 +44,11 @@ int main(int argc, char **argv)
 	for (i = 0; i < count; i++) {
 		struct timespec t0, t;
 
-		printf("L2-MSR %" PRIu64 " %" PRIu64 "\n", rdmsr(fd, 0xe7), rdmsr(fd, 0xe8));
+		/*
+		 * "end": a line a migration cut short (the rest goes to the
+		 * destination's console) is told from a whole one.
+		 */
+		printf("L2-MSR %" PRIu64 " %" PRIu64 " end\n", rdmsr(fd, 0xe7), rdmsr(fd, 0xe8));
 		fflush(stdout);
 		if (i + 1 == count)
 			break;
