@@ -313,11 +313,12 @@ static void test_filter(void)
 /* The counter starts this far below its 48-bit overflow. */
 #define PMI_PERIOD	1000
 
-static volatile int guest_pmis;
+/* Written by the PMI handler: READ_ONCE() in the guest code. */
+static int guest_pmis;
 
 static void guest_pmi_handler(struct ex_regs *regs)
 {
-	guest_pmis++;
+	WRITE_ONCE(guest_pmis, guest_pmis + 1);
 	x2apic_write_reg(APIC_EOI, 0);
 }
 
@@ -336,7 +337,7 @@ static void guest_pmi(void)
 	cli();
 	wrmsr(MSR_F15H_PERF_CTL0, 0);
 	status = rdmsr(MSR_AMD64_PERF_CNTR_GLOBAL_STATUS);
-	GUEST_SYNC_ARGS(0, guest_pmis, status, rdmsr(MSR_F15H_PERF_CTR0), 0);
+	GUEST_SYNC_ARGS(0, READ_ONCE(guest_pmis), status, rdmsr(MSR_F15H_PERF_CTR0), 0);
 	GUEST_DONE();
 }
 
