@@ -35,6 +35,13 @@ pub(crate) fn cap_errno(e: CapError) -> Error {
     }
 }
 
+/// Whether `vm` can opt in at all ([`cap::vm_supported`]).
+fn vm_supported(vm: &Vm) -> Result<(), CapError> {
+    cap::vm_supported(VmKind {
+        protected_state: vm.has_protected_state(),
+    })
+}
+
 /// The extension: what this host offers, fixed at module init.
 pub(crate) struct Vcounters {
     caps: HostCaps,
@@ -67,19 +74,17 @@ struct VcpuState {
 }
 
 impl VcpuState {
-    /// Whether some feature needs the VM-entry/exit hooks of `vcpu`, this
-    /// state's vCPU, now.
-    fn entry_hooks(&self, vcpu: &Vcpu) -> bool {
+    /// Whether some feature needs the VM-entry/exit hooks now.
+    fn entry_hooks(&self) -> bool {
         self.aperfmperf
             .as_ref()
             .is_some_and(AperfMperf::entry_hooks)
-            || self.pmu_switched_at_entry(vcpu)
+            || self.pmu_switched_at_entry()
     }
 
-    /// Whether KVM switches the PMU of `vcpu`, this state's vCPU, at its
-    /// VM-entries and exits.
-    fn pmu_switched_at_entry(&self, vcpu: &Vcpu) -> bool {
-        self.pmu.as_ref().is_some_and(|p| p.switched_at_entry(vcpu))
+    /// Whether KVM switches the vCPU's PMU at its VM-entries and exits.
+    fn pmu_switched_at_entry(&self) -> bool {
+        self.pmu.as_ref().is_some_and(PmuState::switched_at_entry)
     }
 }
 
@@ -171,10 +176,7 @@ impl Extension for Vcounters {
             return Err(ENOTTY);
         }
         let config = cap::enable(req.args, req.flags, &self.caps).map_err(cap_errno)?;
-        let kind = VmKind {
-            protected_state: vm.has_protected_state(),
-        };
-        cap::vm_supported(kind).map_err(cap_errno)?;
+        vm_supported(vm).map_err(cap_errno)?;
         Ok(Some(KBox::new(VmData { config }, GFP_KERNEL)?))
     }
 
@@ -186,11 +188,8 @@ impl Extension for Vcounters {
         let Some(config) = self.defaults else {
             return Ok(None);
         };
-        let kind = VmKind {
-            protected_state: vm.has_protected_state(),
-        };
         // The default is a policy for the VMs that can have it.
-        if cap::vm_supported(kind).is_err() {
+        if vm_supported(vm).is_err() {
             return Ok(None);
         }
         Ok(Some(KBox::new(VmData { config }, GFP_KERNEL)?))
@@ -211,9 +210,9 @@ impl Extension for Vcounters {
             pmu: config
                 .features
                 .contains(Features::PMU)
-                .then(|| PmuState::new(&config)),
+                .then(|| PmuState::new(vcpu, &config)),
         };
-        vcpu.set_entry_hooks(state.entry_hooks(vcpu));
+        vcpu.set_entry_hooks(state.entry_hooks());
         Ok(KBox::new(
             VcpuData {
                 config,
@@ -232,7 +231,10 @@ impl Extension for Vcounters {
             }
             // Also for the PMU, which KVM_SET_CPUID2 may have given or
             // taken away since the last KVM_RUN.
-            hook.vcpu.set_entry_hooks(s.entry_hooks(hook.vcpu));
+            if let Some(p) = s.pmu.as_mut() {
+                p.run_enter(hook.vcpu);
+            }
+            hook.vcpu.set_entry_hooks(s.entry_hooks());
             Ok(changed)
         })?;
         if let Some(mode) = changed {
@@ -247,7 +249,7 @@ impl Extension for Vcounters {
             if let Some(c) = s.aperfmperf.as_mut() {
                 self.aperfmperf.guest_enter(hook, c);
             }
-            s.pmu_switched_at_entry(hook.vcpu)
+            s.pmu_switched_at_entry()
         });
         // KVM loads the guest's PMU context right after this hook.
         if pmu_switch {
@@ -260,7 +262,7 @@ impl Extension for Vcounters {
             if let Some(c) = s.aperfmperf.as_mut() {
                 self.aperfmperf.guest_exit(hook, c);
             }
-            s.pmu_switched_at_entry(hook.vcpu)
+            s.pmu_switched_at_entry()
         });
         // KVM put the guest's PMU context right before this hook.
         if pmu_switch {
@@ -326,7 +328,7 @@ impl Extension for Vcounters {
             let c = s.aperfmperf.as_mut()?;
             let r = self.aperfmperf.set_msr(hook, c, msr, value);
             if let Ok(Some(_)) = r {
-                hook.vcpu.set_entry_hooks(s.entry_hooks(hook.vcpu));
+                hook.vcpu.set_entry_hooks(s.entry_hooks());
             }
             Some(r)
         })?;

@@ -122,8 +122,9 @@ impl Vcpu {
         unsafe { Vm::from_raw(shim::vcounters_vcpu_kvm(self.as_raw())) }
     }
 
-    /// Whether KVM gave this vCPU its mediated vPMU: decided for its VM
-    /// before the first vCPU was created, so fixed for a created vCPU.
+    /// Whether KVM mediates this vCPU's PMU: its VM was given the
+    /// mediated vPMU before its first vCPU was created, and the vCPU's
+    /// CPUID gives it a PMU (which may change until its first `KVM_RUN`).
     pub(crate) fn has_mediated_pmu(&self) -> bool {
         // SAFETY: `self` is a live vCPU; the flag and the PMU version are
         // set before the vCPU runs, under its mutex or the VM's lock.

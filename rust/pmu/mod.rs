@@ -29,14 +29,28 @@ pub(crate) fn wants_mediated(config: Option<&VmConfig>) -> bool {
 pub(crate) struct PmuState {
     /// The mode the VM asked for.
     requested: PmuMode,
+    /// Whether KVM switches the vCPU's PMU at every VM-entry/exit, so that
+    /// the entry hooks count the switches. Taken from [`PmuState::mode`]
+    /// at creation and at each `KVM_RUN` entry, after which it cannot
+    /// change (KVM refuses a different CPUID once the vCPU ran): the hooks
+    /// at every entry and exit then read a field, not KVM's state.
+    at_entry: bool,
 }
 
 impl PmuState {
-    /// The state of a vCPU created in a VM configured with `config`.
-    pub(crate) fn new(config: &VmConfig) -> Self {
-        Self {
+    /// The state of `vcpu`, created in a VM configured with `config`.
+    pub(crate) fn new(vcpu: &Vcpu, config: &VmConfig) -> Self {
+        let mut state = Self {
             requested: config.pmu_mode,
-        }
+            at_entry: false,
+        };
+        state.run_enter(vcpu);
+        state
+    }
+
+    /// `vcpu`, this state's vCPU, enters `KVM_RUN`.
+    pub(crate) fn run_enter(&mut self, vcpu: &Vcpu) {
+        self.at_entry = self.mode(vcpu) == Some(PmuMode::Entry);
     }
 
     /// The effective mode of `vcpu`, this state's vCPU. `None` while KVM
@@ -49,9 +63,8 @@ impl PmuState {
             .then(|| effective_pmu_mode(self.requested))
     }
 
-    /// Whether KVM switches `vcpu`'s PMU at every VM-entry/exit, so that
-    /// the entry hooks count the switches.
-    pub(crate) fn switched_at_entry(&self, vcpu: &Vcpu) -> bool {
-        self.mode(vcpu) == Some(PmuMode::Entry)
+    /// Whether KVM switches the vCPU's PMU at every VM-entry/exit.
+    pub(crate) fn switched_at_entry(&self) -> bool {
+        self.at_entry
     }
 }
