@@ -15,26 +15,32 @@
 
 #define X86_FEATURE_APERFMPERF	KVM_X86_CPU_FEATURE(0x6, 0, ECX, 0)
 
-/* KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS) for @features in @mode. */
-static inline int __vcounters_enable(struct kvm_vm *vm, u64 features, u32 mode)
+/*
+ * KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS) for @features, APERF/MPERF in
+ * @aperfmperf_mode and the PMU in @pmu_mode.
+ */
+static inline int __vcounters_enable_modes(struct kvm_vm *vm, u64 features,
+					   u32 aperfmperf_mode, u32 pmu_mode)
 {
 	struct kvm_enable_cap cap = {
 		.cap = KVM_CAP_X86_VCOUNTERS,
-		.args = { features, mode },
+		.args = { features, aperfmperf_mode, pmu_mode },
 	};
 
 	return __vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
 }
 
+/* KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS) for @features in @mode. */
+static inline int __vcounters_enable(struct kvm_vm *vm, u64 features, u32 mode)
+{
+	return __vcounters_enable_modes(vm, features, mode, KVM_VCOUNTERS_MODE_AUTO);
+}
+
 /* KVM_ENABLE_CAP(KVM_CAP_X86_VCOUNTERS) for the PMU in @pmu_mode. */
 static inline int __vcounters_enable_pmu(struct kvm_vm *vm, u32 pmu_mode)
 {
-	struct kvm_enable_cap cap = {
-		.cap = KVM_CAP_X86_VCOUNTERS,
-		.args = { KVM_VCOUNTERS_PMU, 0, pmu_mode },
-	};
-
-	return __vm_ioctl(vm, KVM_ENABLE_CAP, &cap);
+	return __vcounters_enable_modes(vm, KVM_VCOUNTERS_PMU, KVM_VCOUNTERS_MODE_AUTO,
+					pmu_mode);
 }
 
 /*

@@ -99,25 +99,28 @@ static u64 guest_count(u64 event, void (*loop)(unsigned long), unsigned long n)
 }
 
 /*
- * Reports the per-iteration counts of instructions and branches of both
- * loops, each the difference of a long and a short run, so that what the
- * WRMSRs around them add cancels out.
+ * @event over @n_long minus over @n_short iterations of @loop, so that
+ * what the WRMSRs around each run add cancels out.
  */
+static u64 guest_count_diff(u64 event, void (*loop)(unsigned long),
+			    unsigned long n_long, unsigned long n_short)
+{
+	return guest_count(event, loop, n_long) - guest_count(event, loop, n_short);
+}
+
+/* Reports the instructions and branches of both loops, as differences. */
 static void guest_code(void)
 {
-	u64 insns, branches;
-
-	insns = guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_loop, LONG_LOOP) -
-		guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_loop, SHORT_LOOP);
-	branches = guest_count(AMD_ZEN_BRANCHES_RETIRED, guest_loop, LONG_LOOP) -
-		   guest_count(AMD_ZEN_BRANCHES_RETIRED, guest_loop, SHORT_LOOP);
-	GUEST_SYNC_ARGS(0, insns, branches, 0, 0);
-
-	insns = guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_exit_loop, EXIT_LONG) -
-		guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_exit_loop, EXIT_SHORT);
-	branches = guest_count(AMD_ZEN_BRANCHES_RETIRED, guest_exit_loop, EXIT_LONG) -
-		   guest_count(AMD_ZEN_BRANCHES_RETIRED, guest_exit_loop, EXIT_SHORT);
-	GUEST_SYNC_ARGS(1, insns, branches, 0, 0);
+	GUEST_SYNC_ARGS(0,
+			guest_count_diff(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_loop,
+					 LONG_LOOP, SHORT_LOOP),
+			guest_count_diff(AMD_ZEN_BRANCHES_RETIRED, guest_loop,
+					 LONG_LOOP, SHORT_LOOP), 0, 0);
+	GUEST_SYNC_ARGS(1,
+			guest_count_diff(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_exit_loop,
+					 EXIT_LONG, EXIT_SHORT),
+			guest_count_diff(AMD_ZEN_BRANCHES_RETIRED, guest_exit_loop,
+					 EXIT_LONG, EXIT_SHORT), 0, 0);
 	GUEST_DONE();
 }
 
@@ -211,14 +214,14 @@ static void check_exact(struct kvm_vcpu *vcpu)
 	d = EXIT_LONG - EXIT_SHORT;
 	pr_info("  CPUID loop: %lu instructions, %lu branches per %lu iterations (%lu VM-entries)\n",
 		uc.args[2], uc.args[3], d, entries);
-	/*
-	 * Each iteration: MOV, CPUID (which exits: KVM counts it when it
-	 * skips it), DEC and JNZ, and the VMRUN back.
-	 */
 	/* Two runs of each length, one counting instructions, one branches. */
 	TEST_ASSERT(entries >= 2 * (EXIT_LONG + EXIT_SHORT),
 		    "%lu VM-entries over %d CPUID exits", entries,
 		    2 * (EXIT_LONG + EXIT_SHORT));
+	/*
+	 * Each iteration: MOV, CPUID (which exits: KVM counts it when it
+	 * skips it), DEC and JNZ, and the VMRUN back.
+	 */
 	check_count("CPUID loop instructions", uc.args[2], 5 * d,
 		    entries - 2 * (EXIT_LONG + EXIT_SHORT));
 	TEST_ASSERT_EQ(uc.args[3], d);
