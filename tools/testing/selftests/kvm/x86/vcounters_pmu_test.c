@@ -20,7 +20,13 @@
  *               programmed for them stays at 0, and the guest reads back
  *               the selector it wrote
  *   pmi         a sampling counter overflows: the guest takes its PMI
- *               through LVTPC, once, and sees the overflow in its status
+ *               through LVTPC, once, and sees the overflow in its status;
+ *               KVM's pmi_injections stat counts that one PMI
+ *   cost        KVM's mediated_pmu_msr_accesses stat: a load and a put of
+ *               a guest PMU that is never programmed cost exactly what
+ *               KVM's switch does for an idle PMU (RDPMC and the selector
+ *               per counter, the global MSRs), one that counts no more
+ *               than its worst case; a VM that did not opt in, none
  *   host_perf   on the host, while a mediated VM exists: an event that
  *               does not exclude guests is refused (EOPNOTSUPP), and one
  *               with exclude_guest on the vCPU's thread counts none of a
@@ -38,6 +44,7 @@
  *               in a VM that stayed
  */
 #include <linux/perf_event.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 
@@ -144,10 +151,7 @@ static struct kvm_vm *pmu_vm_create(u32 pmu_mode, void *code, struct kvm_vcpu **
 
 static u64 pmu_switches(struct kvm_vcpu *vcpu)
 {
-	u64 v;
-
-	kvm_get_stat(&vcpu->stats, "vcounters_pmu_switches", &v, 1);
-	return v;
+	return vcpu_get_stat(vcpu, vcounters_pmu_switches);
 }
 
 static void test_cap(void)
@@ -275,6 +279,8 @@ static void test_kinds(void)
 	pr_info("  perf-based vPMU, next to a mediated one: %lu instructions\n", count);
 	/* Only the instructions KVM emulates for it (a WRMSR) count. */
 	TEST_ASSERT(count < 10, "perf-based vPMU counted %lu next to a mediated one", count);
+	/* Nothing of it is ever loaded into the hardware. */
+	TEST_ASSERT_EQ(vcpu_get_stat(plain_vcpu, mediated_pmu_msr_accesses), 0);
 	check_exact(opted_vcpu);
 	kvm_vm_free(plain);
 	kvm_vm_free(opted);
@@ -355,11 +361,90 @@ static void test_pmi(void)
 	pr_info("  sampling counter: %lu PMIs, global status %#lx, counter %lu after wrapping\n",
 		uc.args[2], uc.args[3], uc.args[4]);
 	TEST_ASSERT_EQ(uc.args[2], 1);
+	TEST_ASSERT_EQ(vcpu_get_stat(vcpu, pmi_injections), 1);
 	TEST_ASSERT(uc.args[3] & BIT_ULL(0), "no overflow of counter 0 in %#lx", uc.args[3]);
 	/* It wrapped and went on: the rest of the loop, give or take a VMRUN per entry. */
 	TEST_ASSERT(uc.args[4] > 2 * LONG_LOOP - PMI_PERIOD - 100 && uc.args[4] < 2 * LONG_LOOP,
 		    "counter %lu after wrapping", uc.args[4]);
 	kvm_vm_free(vm);
+}
+
+/* CPUID exits of a guest that never touches its PMU, twice. */
+static void guest_idle_pmu(void)
+{
+	guest_exit_loop(EXIT_LONG);
+	GUEST_SYNC(0);
+	guest_exit_loop(EXIT_LONG);
+	GUEST_SYNC(1);
+	GUEST_DONE();
+}
+
+/*
+ * KVM's host accesses for one load and one put of an AMD PerfMonV2 guest
+ * context with @nr counters (kvm_mediated_pmu_load/put, amd_mediated_pmu_
+ * load/put). Always: PERF_GLOBAL_CTRL cleared, per counter an RDPMC and
+ * the selector's write at load and an RDPMC at put, GLOBAL_STATUS read and
+ * GLOBAL_STATUS_SET and GLOBAL_CTL written at load, GLOBAL_CTL cleared and
+ * GLOBAL_STATUS read at put. Only when a value calls for it: per counter
+ * its write at load (it differs from the hardware's) and its and the
+ * selector's clearing at put, and a GLOBAL_STATUS_CLR at each.
+ */
+static u64 amd_switch_accesses_min(u64 nr)
+{
+	return 6 + 3 * nr;
+}
+
+static u64 amd_switch_accesses_max(u64 nr)
+{
+	return amd_switch_accesses_min(nr) + 3 * nr + 2;
+}
+
+/* Runs @vcpu to its next sync; the accesses and load/put pairs it took. */
+static struct ucall run_costing(struct kvm_vcpu *vcpu, u64 *accesses, u64 *pairs)
+{
+	u64 a = vcpu_get_stat(vcpu, mediated_pmu_msr_accesses);
+	struct ucall uc = run_counting_entries(vcpu, pairs);
+
+	*accesses = vcpu_get_stat(vcpu, mediated_pmu_msr_accesses) - a;
+	return uc;
+}
+
+static void test_cost(void)
+{
+	u64 nr = kvm_cpu_property(X86_PROPERTY_NR_PERFCTR_CORE);
+	struct kvm_vcpu *vcpu;
+	u64 accesses, pairs;
+	struct kvm_vm *vm;
+	cpu_set_t cpus;
+
+	/*
+	 * A load rewrites a counter that the hardware holds some other value
+	 * in, e.g. what a host event left in it: one CPU, and a first run,
+	 * whose puts clear them, before the one that is measured.
+	 */
+	TEST_ASSERT(!sched_getaffinity(0, sizeof(cpus), &cpus), "sched_getaffinity");
+	pin_self_to_cpu(0);
+	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_idle_pmu, &vcpu);
+	vcounters_run_to_sync(vcpu);
+	run_costing(vcpu, &accesses, &pairs);
+	pr_info("  idle PMU, %lu counters: %lu accesses over %lu loads and puts\n",
+		nr, accesses, pairs);
+	TEST_ASSERT(pairs >= EXIT_LONG, "%lu loads over %d CPUID exits", pairs, EXIT_LONG);
+	TEST_ASSERT_EQ(accesses, pairs * amd_switch_accesses_min(nr));
+	kvm_vm_free(vm);
+
+	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_code, &vcpu);
+	for (int i = 0; i < 2; i++) {
+		run_costing(vcpu, &accesses, &pairs);
+		pr_info("  counting PMU: %lu accesses over %lu loads and puts\n",
+			accesses, pairs);
+		TEST_ASSERT(accesses >= pairs * amd_switch_accesses_min(nr) &&
+			    accesses <= pairs * amd_switch_accesses_max(nr),
+			    "%lu accesses over %lu loads and puts, %lu counters",
+			    accesses, pairs, nr);
+	}
+	kvm_vm_free(vm);
+	TEST_ASSERT(!sched_setaffinity(0, sizeof(cpus), &cpus), "sched_setaffinity");
 }
 
 #define BIG_LOOP	1000000
@@ -598,6 +683,7 @@ int main(int argc, char *argv[])
 	test_kinds();
 	test_filter();
 	test_pmi();
+	test_cost();
 	test_host_perf();
 	test_busy();
 	test_fuzz();
