@@ -251,7 +251,7 @@ impl Extension for Vcounters {
             }
             s.pmu_switched_at_entry()
         });
-        // KVM loads the guest's PMU context right after this hook.
+        // KVM loaded the guest's PMU context right before this hook.
         if pmu_switch {
             cx.vcpu().stat_add(VcpuStat::PmuSwitches, 1);
         }
@@ -264,7 +264,7 @@ impl Extension for Vcounters {
             }
             s.pmu_switched_at_entry()
         });
-        // KVM put the guest's PMU context right before this hook.
+        // KVM puts the guest's PMU context right after this hook.
         if pmu_switch {
             cx.vcpu().stat_add(VcpuStat::PmuSwitches, 1);
         }

@@ -6,8 +6,10 @@ use crate::aperfmperf::{bank, hal};
 use crate::kvm;
 use crate::logic::{
     cap::{effective_aperfmperf_mode, HostCaps, VcpuCaps},
+    pmu::Refusal,
     uapi::Mode,
 };
+use crate::pmu;
 use crate::vendor::Vendor;
 use kernel::fmt;
 
@@ -37,5 +39,44 @@ impl fmt::Display for ModeList<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether the PMU feature is offered, and if not, why.
+pub(crate) struct PmuStatus {
+    vendor: Vendor,
+    /// KVM can mediate ([`HostCaps::pmu`]).
+    mediated: bool,
+    /// Why the vendor's rules say KVM cannot.
+    refusal: Option<Refusal>,
+}
+
+impl PmuStatus {
+    pub(crate) fn probe(vendor: Vendor, caps: &HostCaps) -> Self {
+        Self {
+            vendor,
+            mediated: caps.pmu,
+            refusal: pmu::hal::refusal(vendor),
+        }
+    }
+
+    /// Where KVM mediates a PMU that the vendor's rules refuse: the rules
+    /// are out of date for this CPU (KVM's decision stands).
+    pub(crate) fn disagreement(&self) -> Option<Refusal> {
+        self.refusal.filter(|_| self.mediated)
+    }
+}
+
+impl fmt::Display for PmuStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.mediated, self.refusal) {
+            (true, _) => write!(f, "offered per VM (KVM's mediated vPMU)"),
+            (false, Some(r)) => write!(f, "not offered: this host has {r}"),
+            (false, None) => write!(
+                f,
+                "not offered: {} was loaded without enable_mediated_pmu=1, or perf cannot mediate",
+                self.vendor.kvm_module()
+            ),
+        }
     }
 }

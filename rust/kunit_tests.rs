@@ -32,6 +32,8 @@ mod regs {
             AMD_PERF_CNTR_GLOBAL_CTL,
             bindings::MSR_AMD64_PERF_CNTR_GLOBAL_CTL
         );
+        assert_eq!(IA32_PERF_CAPABILITIES, bindings::MSR_IA32_PERF_CAPABILITIES);
+        assert_eq!(IA32_VMX_ENTRY_CTLS, bindings::MSR_IA32_VMX_ENTRY_CTLS);
     }
 }
 

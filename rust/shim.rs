@@ -17,6 +17,8 @@ extern "C" {
     pub(crate) fn vcounters_vcpu_kvm(vcpu: *mut kvm_vcpu) -> *mut kvm;
     pub(crate) fn vcounters_vm_has_protected_state(kvm: *mut kvm) -> bool;
     pub(crate) fn vcounters_vcpu_has_mediated_pmu(vcpu: *mut kvm_vcpu) -> bool;
+    pub(crate) fn vcounters_cpuid(leaf: u32, subleaf: u32, regs: *mut u32);
+    pub(crate) fn vcounters_rdmsr_safe(msr: u32, val: *mut u64) -> bool;
     pub(crate) fn vcounters_preempt_disable();
     pub(crate) fn vcounters_preempt_enable();
 }

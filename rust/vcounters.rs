@@ -83,6 +83,15 @@ impl kernel::Module for VcountersModule {
             caps.supported_features().bits(),
             host::ModeList(&caps),
         );
+        let pmu = host::PmuStatus::probe(vendor, &caps);
+        pr_info!("PMU: {}\n", pmu);
+        if let Some(r) = pmu.disagreement() {
+            // `Refusal` is the logic's, formatted by `core::fmt`.
+            pr_warn!(
+                "{}\n",
+                format_args!("KVM mediates the PMU although this host has {r}")
+            );
+        }
         Ok(VcountersModule {
             _registration: kvm::Registration::new(
                 module,

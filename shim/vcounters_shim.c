@@ -8,6 +8,8 @@
 #include <linux/types.h>
 #include <asm/aperfmperf.h>
 #include <asm/cpufeature.h>
+#include <asm/cpuid/api.h>
+#include <asm/msr.h>
 
 #include "vcounters_shim.h"
 
@@ -40,6 +42,18 @@ bool vcounters_vm_has_protected_state(struct kvm *kvm)
 bool vcounters_vcpu_has_mediated_pmu(struct kvm_vcpu *vcpu)
 {
 	return vcpu->kvm->arch.created_mediated_pmu && vcpu->arch.pmu.version;
+}
+
+/* CPUID @leaf, @subleaf of this CPU into @regs[0..3]: EAX, EBX, ECX, EDX. */
+void vcounters_cpuid(u32 leaf, u32 subleaf, u32 *regs)
+{
+	cpuid_count(leaf, subleaf, &regs[0], &regs[1], &regs[2], &regs[3]);
+}
+
+/* MSR @msr of this CPU into @val; false if RDMSR faults. */
+bool vcounters_rdmsr_safe(u32 msr, u64 *val)
+{
+	return !rdmsrq_safe(msr, val);
 }
 
 void vcounters_preempt_disable(void)

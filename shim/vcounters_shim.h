@@ -20,6 +20,8 @@ bool vcounters_host_sample(u64 *acnt, u64 *mcnt);
 struct kvm *vcounters_vcpu_kvm(struct kvm_vcpu *vcpu);
 bool vcounters_vm_has_protected_state(struct kvm *kvm);
 bool vcounters_vcpu_has_mediated_pmu(struct kvm_vcpu *vcpu);
+void vcounters_cpuid(u32 leaf, u32 subleaf, u32 *regs);
+bool vcounters_rdmsr_safe(u32 msr, u64 *val);
 void vcounters_preempt_disable(void);
 void vcounters_preempt_enable(void);
 

@@ -15,6 +15,7 @@ fn canonical(ty: &str) -> String {
         "u32" => "u32".into(),
         "u64" => "u64".into(),
         "u64 *" | "*mut u64" => "*u64".into(),
+        "u32 *" | "*mut u32" => "*u32".into(),
         "struct kvm *" | "*mut kvm" => "*kvm".into(),
         "struct kvm_vcpu *" | "*mut kvm_vcpu" => "*kvm_vcpu".into(),
         other => panic!("type {other:?}: teach this test how C and Rust spell it"),

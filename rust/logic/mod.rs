@@ -11,6 +11,7 @@
 pub mod aperfmperf;
 pub mod cap;
 pub mod live;
+pub mod pmu;
 // The PMU's registers have no user in the module before the PMU feature;
 // the KUnit suite checks them against the kernel's.
 #[allow(dead_code)]

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The MSRs the features own or program, declared once: indices, and for
-//! the PMU's control registers their fields, typed (in the style of
-//! nova-core's `register!`). The module's KUnit suite checks the indices
-//! against the kernel's `asm/msr-index.h` through the bindings.
+//! The MSRs the features own or program, and the CPUID leaves that
+//! describe them, declared once: indices, and for control and description
+//! registers their fields, typed (in the style of nova-core's
+//! `register!`). The module's KUnit suite checks the indices and bits
+//! against the kernel's `asm/msr-index.h` and `asm/vmx.h` through the
+//! bindings.
 
 /// Declares a 64-bit register value type with named bit fields: a getter
 /// and a `with_` setter per field, `hi:lo` inclusive. Setting a field
@@ -65,6 +67,79 @@ pub const AMD_PERF_CTR0: u32 = 0xc001_0201;
 pub const AMD_PERF_CNTR_GLOBAL_STATUS: u32 = 0xc000_0300;
 /// AMD PerfMonV2 PerfCntrGlobalCtl.
 pub const AMD_PERF_CNTR_GLOBAL_CTL: u32 = 0xc000_0301;
+
+/// Intel IA32_PERF_CAPABILITIES (with CPUID.01H:ECX.PDCM).
+pub const IA32_PERF_CAPABILITIES: u32 = 0x345;
+/// Intel IA32_VMX_ENTRY_CTLS: which VM-entry controls may be 0 (31:0) and
+/// may be 1 (63:32).
+pub const IA32_VMX_ENTRY_CTLS: u32 = 0x484;
+
+/// CPUID leaf of Intel's architectural performance monitoring.
+pub const CPUID_ARCH_PERFMON: u32 = 0xa;
+/// CPUID leaf of AMD's extended performance monitoring (PerfMonV2).
+pub const CPUID_AMD_PERFMON_EXT: u32 = 0x8000_0022;
+
+register! {
+    /// IA32_PERF_CAPABILITIES.
+    PerfCapabilities {
+        /// LBR format.
+        5:0 lbr_format with_lbr_format;
+        /// PEBS record format and trap (unused here).
+        12:6 pebs with_pebs;
+        /// IA32_A_PMCx write the full width of a counter.
+        13:13 fw_write with_fw_write;
+    }
+}
+
+register! {
+    /// IA32_VMX_ENTRY_CTLS.
+    VmxEntryCtls {
+        /// VM-entry controls that may be 0.
+        31:0 allowed0 with_allowed0;
+        /// "Load IA32_PERF_GLOBAL_CTRL" may be 1 (bit 13 of the controls).
+        45:45 may_load_perf_global_ctrl with_may_load_perf_global_ctrl;
+    }
+}
+
+register! {
+    /// CPUID.0AH:EAX.
+    ArchPerfmonEax {
+        /// Architectural PMU version.
+        7:0 version with_version;
+        /// General-purpose counters per logical processor.
+        15:8 gp_counters with_gp_counters;
+        /// Bit width of a general-purpose counter.
+        23:16 gp_width with_gp_width;
+        /// Length of the EBX event vector.
+        31:24 events_len with_events_len;
+    }
+}
+
+register! {
+    /// CPUID.0AH:EDX.
+    ArchPerfmonEdx {
+        /// Fixed counters (version 2 and later).
+        4:0 fixed_counters with_fixed_counters;
+        /// Bit width of a fixed counter.
+        12:5 fixed_width with_fixed_width;
+    }
+}
+
+register! {
+    /// CPUID.80000022H:EAX.
+    AmdPerfmonExtEax {
+        /// PerfMonV2: the global control and status MSRs.
+        0:0 perfmon_v2 with_perfmon_v2;
+    }
+}
+
+register! {
+    /// CPUID.80000022H:EBX.
+    AmdPerfmonExtEbx {
+        /// Core performance counters.
+        3:0 core_counters with_core_counters;
+    }
+}
 
 register! {
     /// An event selector: Intel IA32_PERFEVTSELn, AMD PERF_CTLn.

@@ -13,6 +13,8 @@
 //! by KVM around the VM-entry/exit loop, IRQs off: ENTRY, where this
 //! feature counts the switches.
 
+pub(crate) mod hal;
+
 use crate::kvm::Vcpu;
 use crate::logic::{
     cap::{effective_pmu_mode, VmConfig},

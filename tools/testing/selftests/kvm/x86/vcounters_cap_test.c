@@ -11,7 +11,13 @@
  * wide, and a VM that did not opt in must not be told it has counters.
  * The cap and upstream's KVM_X86_DISABLE_EXITS_APERFMPERF own the same
  * MSRs: whichever comes second fails with -EBUSY and changes nothing.
+ *
+ * Where the PMU feature is not offered, the module said why when it
+ * loaded, and the reason is this host's: on AMD, a CPU without PerfMonV2
+ * (which this test reads from CPUID itself), else a kvm_amd loaded
+ * without enable_mediated_pmu=1.
  */
+#include <fcntl.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -152,6 +158,53 @@ static void test_errors(u64 supported)
 		TEST_ASSERT(!vcounters_vcpu_has_stat(vcpu, vcounters_stat_names[i]),
 			    "%s in a VM that did not opt in", vcounters_stat_names[i]);
 	kvm_vm_free(vm);
+}
+
+#define PMU_LINE	"kvm_vcounters: PMU: "
+
+/* The message of the last PMU_LINE record in the kernel's log. */
+static void last_pmu_line(char *line, size_t size)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	char rec[1024];
+	ssize_t n;
+
+	TEST_ASSERT(fd >= 0, "open /dev/kmsg: errno %d", errno);
+	line[0] = 0;
+	/* One record per read; EAGAIN at the end, EPIPE where one was lost. */
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		char *msg;
+
+		if (n < 0)
+			continue;
+		rec[n] = 0;
+		msg = strchr(rec, ';');
+		if (msg && !strncmp(msg + 1, PMU_LINE, strlen(PMU_LINE)))
+			snprintf(line, size, "%s", msg + 1 + strlen(PMU_LINE));
+	}
+	close(fd);
+	TEST_ASSERT(line[0], "no \"%s\" in the kernel log", PMU_LINE);
+}
+
+static void test_pmu_reason(u64 supported)
+{
+	const char *want;
+	char line[512];
+
+	last_pmu_line(line, sizeof(line));
+	ksft_print_msg("PMU: %s", line);
+	if (supported & P)
+		want = "offered per VM";
+	else if (!host_cpu_is_amd)
+		return;
+	/* Past the maximum extended leaf, CPUID answers another leaf's values. */
+	else if (this_cpu_property(X86_PROPERTY_MAX_EXT_LEAF) < 0x80000022 ||
+		 !this_cpu_has(X86_FEATURE_PERFMON_V2))
+		want = "not offered: this host has no PerfMonV2";
+	else
+		want = "not offered: kvm_amd was loaded without enable_mediated_pmu=1";
+	TEST_ASSERT(!strncmp(line, want, strlen(want)), "PMU: \"%s\", want \"%s...\"",
+		    line, want);
 }
 
 static void test_state(void)
@@ -298,6 +351,7 @@ int main(void)
 	test_supported_cpuid();
 	test_other_owner();
 	test_errors(supported);
+	test_pmu_reason(supported);
 	test_state();
 	test_protected_vm_types();
 	return 0;

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Seeded, bounded random sequences of KVM_CHECK_EXTENSION, KVM_ENABLE_CAP
- * (random arguments, before and after vCPUs exist), GET_VCPU_STATE (bad
- * pointers included), KVM_GET_MSRS/KVM_SET_MSRS of APERF/MPERF (random
- * values), vCPU creation, KVM_RUN of a guest that reads them, and VM
- * replacement. Every return is checked against the uapi, and a model of
- * the VM's state checks that failed calls change nothing.
+ * (random arguments, the PMU bit included, before and after vCPUs exist),
+ * GET_VCPU_STATE (bad pointers included), KVM_GET_MSRS/KVM_SET_MSRS of
+ * APERF/MPERF and of the PMU's counters, selectors and global control
+ * (random values), vCPU creation, KVM_RUN of a guest that reads them, and
+ * VM replacement. Every return is checked against the uapi, and a model
+ * of the VM's state checks that failed calls change nothing. Run where
+ * the host offers the PMU too (make check's pmu boot), a VM that opted in
+ * to it must report it in ENTRY mode.
  *
  *   vcounters_fuzz_test [SEED [OPS]]   (default: the library's random seed, which
  *                                       it prints, and OPS 400)
@@ -49,6 +52,8 @@ struct model {
 
 static u64 supported;
 static bool host_aperfmperf;
+/* The AMD core counters KVM gives a vCPU by default; 0 for none. */
+static u32 pmu_counters;
 
 /* Coverage: outcomes seen, printed at the end. */
 static long n_enable_ok, n_einval, n_eopnotsupp, n_ebusy, n_run_ok, n_run_gp;
@@ -75,6 +80,9 @@ static int expected_enable(struct model *m, const __u64 args[4], u32 flags)
 	if (args[2] == KVM_VCOUNTERS_MODE_EMULATE)
 		return EINVAL;
 	if (f & ~supported)
+		return EOPNOTSUPP;
+	/* The PMU is switched where KVM switches it: ENTRY, not yet RUN. */
+	if (args[2] == KVM_VCOUNTERS_MODE_RUN)
 		return EOPNOTSUPP;
 	/* The hardware modes need the host's APERFMPERF. */
 	if ((args[1] == KVM_VCOUNTERS_MODE_RUN || args[1] == KVM_VCOUNTERS_MODE_ENTRY) &&
@@ -106,6 +114,9 @@ static void op_enable(struct model *m)
 		/* Plausible: what a VMM would send, valid more often than not. */
 		cap.args[0] = below(4) ? KVM_VCOUNTERS_APERFMPERF : KVM_VCOUNTERS_APERFMPERF | KVM_VCOUNTERS_PMU;
 		cap.args[1] = below(2) ? KVM_VCOUNTERS_MODE_AUTO : below(4);
+		/* AUTO, RUN or ENTRY for the PMU. */
+		if (cap.args[0] & KVM_VCOUNTERS_PMU && below(2))
+			cap.args[2] = below(3);
 	} else {
 		for (i = 0; i < 4; i++)
 			cap.args[i] = i == 3 ? (below(8) ? 0 : rnd()) : random_arg();
@@ -157,7 +168,8 @@ static void check_state(struct model *m, int i)
 	int r;
 
 	TEST_ASSERT_EQ(st.features, m->features);
-	TEST_ASSERT_EQ(st.pmu_mode, 0);
+	/* Every vCPU here has an in-kernel irqchip and KVM's default PMU. */
+	TEST_ASSERT_EQ(st.pmu_mode, m->features & KVM_VCOUNTERS_PMU ? KVM_VCOUNTERS_MODE_ENTRY : 0);
 	TEST_ASSERT_EQ(st.aperfmperf_mode, effective_mode(m, i));
 	for (r = 0; r < ARRAY_SIZE(st.reserved); r++)
 		TEST_ASSERT_EQ(st.reserved[r], 0);
@@ -207,6 +219,46 @@ static void op_msrs(struct model *m)
 		v = vcpu_get_msr(vcpu, msr);
 		if (!m->features)
 			TEST_ASSERT_EQ(v, 0);
+	}
+}
+
+/*
+ * KVM_SET_MSRS/KVM_GET_MSRS of the PMU's MSRs, which are KVM's with or
+ * without the PMU feature: a counter keeps its low 48 bits, a selector
+ * and AMD's global control drop reserved bits (KVM masks them, it does
+ * not refuse them), such as those of counters the vCPU lacks.
+ */
+static void op_pmu_msrs(struct model *m)
+{
+	u64 v = below(2) ? rnd() : rnd() & 0xffffffffffffull, got;
+	struct kvm_vcpu *vcpu;
+	u32 n;
+	int r;
+
+	if (!m->nr_vcpus || !pmu_counters)
+		return;
+	vcpu = m->vcpu[below(m->nr_vcpus)];
+	n = below(pmu_counters);
+	switch (below(3)) {
+	case 0:
+		TEST_ASSERT_EQ(_vcpu_set_msr(vcpu, MSR_F15H_PERF_CTR + 2 * n, v), 1);
+		TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_F15H_PERF_CTR + 2 * n), v & GENMASK_ULL(47, 0));
+		break;
+	case 1:
+		TEST_ASSERT_EQ(_vcpu_set_msr(vcpu, MSR_F15H_PERF_CTL + 2 * n, v), 1);
+		got = vcpu_get_msr(vcpu, MSR_F15H_PERF_CTL + 2 * n);
+		TEST_ASSERT(!(got & ~v) && (got & 0xffff) == (v & 0xffff),
+			    "PERF_CTL%u: wrote %#lx, read %#lx", n, v, got);
+		break;
+	default:
+		if (!kvm_cpu_has(X86_FEATURE_PERFMON_V2))
+			return;
+		if (below(2))
+			v &= GENMASK_ULL(pmu_counters - 1, 0);
+		TEST_ASSERT_EQ(_vcpu_set_msr(vcpu, MSR_AMD64_PERF_CNTR_GLOBAL_CTL, v), 1);
+		TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_AMD64_PERF_CNTR_GLOBAL_CTL),
+			       v & GENMASK_ULL(pmu_counters - 1, 0));
+		break;
 	}
 }
 
@@ -280,6 +332,9 @@ int main(int argc, char *argv[])
 						      KVM_VCOUNTERS_MODE_RUN);
 		kvm_vm_free(vm);
 	}
+	if (host_cpu_is_amd && kvm_cpu_has(X86_FEATURE_PERFCTR_CORE))
+		pmu_counters = kvm_cpu_has(X86_FEATURE_PERFMON_V2) ?
+			       kvm_cpu_property(X86_PROPERTY_NR_PERFCTR_CORE) : 6;
 	rng = vcounters_rng(argc > 1 ? argv[1] : NULL);
 	pr_info("seed 0x%x, %ld operations\n", kvm_random_seed, ops);
 
@@ -300,8 +355,11 @@ int main(int argc, char *argv[])
 		case 10 ... 13:
 			op_state(&m);
 			break;
-		case 14 ... 19:
+		case 14 ... 17:
 			op_msrs(&m);
+			break;
+		case 18 ... 19:
+			op_pmu_msrs(&m);
 			break;
 		case 20 ... 22:
 			op_add_vcpu(&m);
