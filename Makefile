@@ -15,7 +15,7 @@ KOBJ := $(CURDIR)/build/kbuild
 # Extra arguments for the module build, e.g. make module CLIPPY=1
 MODULE_ARGS := $(if $(CLIPPY),CLIPPY=1)
 
-.PHONY: all setup qemu kernel module initramfs selftests l2 demo demo-l2 check check-l2 bench clean distclean
+.PHONY: all setup qemu kernel module initramfs selftests l2 demo check check-l2 bench clean distclean
 
 all: qemu initramfs selftests l2
 
@@ -46,17 +46,13 @@ l2: qemu kernel
 	$(S)/build-kernel l2
 	$(S)/make-l2
 
-demo: qemu initramfs selftests
+demo: qemu initramfs selftests l2
 	$(S)/demo
-
-# Linux L2 guests with and without opting in (see the README on why this
-# is not part of demo and check).
-demo-l2: qemu initramfs selftests l2
-	$(S)/demo l2
 
 check: qemu initramfs selftests l2
 	$(S)/check
 
+# The Linux L2 layer on its own.
 check-l2: qemu initramfs selftests l2
 	$(S)/check l2
 
