@@ -74,10 +74,8 @@ static u64 accesses(struct stats s)
 static struct stats sync_delta(struct kvm_vcpu *vcpu)
 {
 	struct stats a = stats(vcpu), b;
-	struct ucall uc;
 
-	vcpu_run(vcpu);
-	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
+	vcounters_run_to_sync(vcpu);
 	b = stats(vcpu);
 	return (struct stats) {
 		b.run - a.run, b.entry - a.entry, b.switches - a.switches,

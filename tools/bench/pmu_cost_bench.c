@@ -63,10 +63,8 @@ static struct cost cost(struct kvm_vcpu *vcpu)
 static struct cost sync_delta(struct kvm_vcpu *vcpu)
 {
 	struct cost a = cost(vcpu), b;
-	struct ucall uc;
 
-	vcpu_run(vcpu);
-	TEST_ASSERT_EQ(get_ucall(vcpu, &uc), UCALL_SYNC);
+	vcounters_run_to_sync(vcpu);
 	b = cost(vcpu);
 	return (struct cost) { b.accesses - a.accesses, b.exits - a.exits };
 }

@@ -54,7 +54,7 @@ impl PmuVendor for Amd {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::{regs, Model};
+    use super::super::model::{regs, verdict, Model};
     use super::*;
 
     /// Maximum extended leaf 0x80000022 or more, PerfCtrExtCore.
@@ -115,7 +115,7 @@ mod tests {
             msrs: &[],
         };
         assert_eq!(
-            Amd::refusal(&Amd::decode(&FEW)),
+            verdict::<Amd>(&FEW),
             Some(Refusal::TooFewCounters { have: 2, need: 4 })
         );
     }

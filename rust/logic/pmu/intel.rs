@@ -84,7 +84,7 @@ impl PmuVendor for Intel {
 mod tests {
     use super::super::super::regs::IA32_VMX_ENTRY_CTLS;
     use super::super::{
-        model::{regs, Model},
+        model::{regs, verdict, Model},
         Cpuid,
     };
     use super::*;
@@ -162,18 +162,12 @@ mod tests {
 
     #[test]
     fn haswell_is_below_version_4() {
-        assert_eq!(
-            Intel::refusal(&Intel::decode(&HASWELL)),
-            Some(Refusal::ArchPmuVersion(3))
-        );
+        assert_eq!(verdict::<Intel>(&HASWELL), Some(Refusal::ArchPmuVersion(3)));
     }
 
     #[test]
     fn hybrid_parts_have_no_vpmu() {
-        assert_eq!(
-            Intel::refusal(&Intel::decode(&ALDER_LAKE)),
-            Some(Refusal::Hybrid)
-        );
+        assert_eq!(verdict::<Intel>(&ALDER_LAKE), Some(Refusal::Hybrid));
     }
 
     #[test]
@@ -183,18 +177,12 @@ mod tests {
             cpuid: &[BASIC, (0xa, 0, regs(0x0730_0404, 0, 0, 0x0603))],
             msrs: &[(IA32_PERF_CAPABILITIES, 0x33c4), ENTRY_ALL],
         };
-        assert_eq!(
-            Intel::refusal(&Intel::decode(&NO_PDCM)),
-            Some(Refusal::NoFullWidthWrites)
-        );
+        assert_eq!(verdict::<Intel>(&NO_PDCM), Some(Refusal::NoFullWidthWrites));
         const NO_FW: Model = Model {
             cpuid: SKYLAKE_SP.cpuid,
             msrs: &[(IA32_PERF_CAPABILITIES, 0x13c4), ENTRY_ALL],
         };
-        assert_eq!(
-            Intel::refusal(&Intel::decode(&NO_FW)),
-            Some(Refusal::NoFullWidthWrites)
-        );
+        assert_eq!(verdict::<Intel>(&NO_FW), Some(Refusal::NoFullWidthWrites));
     }
 
     #[test]
@@ -203,10 +191,7 @@ mod tests {
             cpuid: SKYLAKE_SP.cpuid,
             msrs: &[(IA32_PERF_CAPABILITIES, 0x33c4), ENTRY_NO_GLOBAL],
         };
-        assert_eq!(
-            Intel::refusal(&Intel::decode(&NESTED)),
-            Some(Refusal::NoEntryGlobalCtrl)
-        );
+        assert_eq!(verdict::<Intel>(&NESTED), Some(Refusal::NoEntryGlobalCtrl));
     }
 
     #[test]

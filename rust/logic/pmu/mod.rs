@@ -182,7 +182,7 @@ pub trait PmuVendor {
 pub(crate) mod model {
     //! A modeled register file: CPUID leaves and MSRs as a table.
 
-    use super::{Cpuid, RegisterFile};
+    use super::{Cpuid, PmuVendor, Refusal, RegisterFile};
 
     /// CPUID leaves `(leaf, subleaf, value)` and MSRs `(index, value)`;
     /// anything else reads as zeros or faults.
@@ -202,6 +202,11 @@ pub(crate) mod model {
         fn rdmsr(&self, index: u32) -> Option<u64> {
             self.msrs.iter().find(|(i, _)| *i == index).map(|(_, v)| *v)
         }
+    }
+
+    /// What vendor `V` decides for the host `model` describes.
+    pub(crate) fn verdict<V: PmuVendor>(model: &Model) -> Option<Refusal> {
+        V::refusal(&V::decode(model))
     }
 
     /// CPUID values, EAX to EDX.
