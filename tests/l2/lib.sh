@@ -43,6 +43,20 @@ mon_cmd() {
 	tr -d '\r' < "$mon.reply"
 }
 
+# Once the L2 powered off in a QEMU started with -no-shutdown and a
+# monitor MON: its "info stats vcpu" (query-stats) into FILE, then quits.
+stats_and_quit() {
+	# Give poweroff time to stop the vCPU.
+	sleep 2
+	mon_cmd "$1" "info stats vcpu" > "$2"
+	mon_cmd "$1" quit 1 > /dev/null
+}
+
+# The value of the stat NAME in FILE, an "info stats vcpu" reply.
+vcpu_stat() {
+	sed -n "s/.* $2 [^0-9]*\([0-9]*\).*/\1/p" "$1" | head -n1
+}
+
 # Waits up to SECONDS for LOG to have N lines starting with PREFIX.
 wait_lines() {
 	local log=$1 prefix=$2 n=$3 secs=$4 i=0 have

@@ -87,20 +87,6 @@ static void per_exit_and_trip(struct kvm_vcpu *vcpu, double *per_exit, double *p
 	*per_trip = (double)bare / ROUND_TRIPS;
 }
 
-static int host_cycles_on_this_thread(void)
-{
-	struct perf_event_attr attr = {
-		.type = PERF_TYPE_HARDWARE,
-		.size = sizeof(attr),
-		.config = PERF_COUNT_HW_CPU_CYCLES,
-		.exclude_guest = 1,
-	};
-	int fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
-
-	TEST_ASSERT(fd >= 0, "host cycles event, exclude_guest: errno %d", errno);
-	return fd;
-}
-
 int main(int argc, char *argv[])
 {
 	bool module = argc > 1 && !strcmp(argv[1], "module");
@@ -135,7 +121,8 @@ int main(int argc, char *argv[])
 		vcpu_regs_get(vcpu, &regs);
 	pair = cost(vcpu).accesses - pair;
 
-	fd = host_cycles_on_this_thread();
+	fd = vcounters_host_event(PERF_COUNT_HW_CPU_CYCLES, true);
+	TEST_ASSERT(fd >= 0, "host cycles event, exclude_guest: errno %d", errno);
 	per_exit_and_trip(vcpu, &per_exit_host, &per_trip_host);
 	close(fd);
 

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /*
  * Helpers shared by the vcounters_*.c selftests: the CPUID bit, enabling
- * the capability, creating a VM that opted in, reading a vCPU's state, and
- * the fuzz tests' random numbers.
+ * the capability, creating a VM that opted in, reading a vCPU's state, the
+ * fuzz tests' random numbers, the kernel log, and host perf events.
  */
 #ifndef SELFTEST_KVM_VCOUNTERS_H
 #define SELFTEST_KVM_VCOUNTERS_H
 
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
 #include <linux/kvm_vcounters.h>
+#include <linux/perf_event.h>
+#include <sys/syscall.h>
 
 #include "kvm_util.h"
 #include "processor.h"
@@ -164,6 +169,48 @@ static inline void vcounters_for_each_mode(void (*test)(u32 mode))
 }
 
 /* The TSC rate of @vm's vCPUs in kHz; the tests' time bounds follow it. */
+/*
+ * Copies into @msg (@size bytes; none if 0) the text of the last record of
+ * the kernel log whose text contains @needle; false if there is none.
+ */
+static inline bool vcounters_kmsg_last(const char *needle, char *msg, size_t size)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	bool found = false;
+	char rec[1024];
+	ssize_t n;
+
+	TEST_ASSERT(fd >= 0, "open /dev/kmsg: errno %d", errno);
+	/* One record per read; EAGAIN at the end, EPIPE where one was lost. */
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		char *text;
+
+		if (n < 0)
+			continue;
+		rec[n] = 0;
+		text = strchr(rec, ';');
+		if (text && strstr(text + 1, needle)) {
+			snprintf(msg, size, "%s", text + 1);
+			found = true;
+		}
+	}
+	close(fd);
+	return found;
+}
+
+/* A hardware event on this thread (pid 0, any CPU), enabled; -1 if refused. */
+static inline int vcounters_host_event(u64 config, bool exclude_guest)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_HARDWARE,
+		.size = sizeof(attr),
+		.config = config,
+		.exclude_guest = exclude_guest,
+	};
+
+	return syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
+}
+
 static inline u64 vcounters_tsc_khz(struct kvm_vm *vm)
 {
 	int khz = __vm_ioctl(vm, KVM_GET_TSC_KHZ, NULL);

@@ -162,36 +162,16 @@ static void test_errors(u64 supported)
 
 #define PMU_LINE	"kvm_vcounters: PMU: "
 
-/* The message of the last PMU_LINE record in the kernel's log. */
-static void last_pmu_line(char *line, size_t size)
-{
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	char rec[1024];
-	ssize_t n;
-
-	TEST_ASSERT(fd >= 0, "open /dev/kmsg: errno %d", errno);
-	line[0] = 0;
-	/* One record per read; EAGAIN at the end, EPIPE where one was lost. */
-	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
-		char *msg;
-
-		if (n < 0)
-			continue;
-		rec[n] = 0;
-		msg = strchr(rec, ';');
-		if (msg && !strncmp(msg + 1, PMU_LINE, strlen(PMU_LINE)))
-			snprintf(line, size, "%s", msg + 1 + strlen(PMU_LINE));
-	}
-	close(fd);
-	TEST_ASSERT(line[0], "no \"%s\" in the kernel log", PMU_LINE);
-}
-
 static void test_pmu_reason(u64 supported)
 {
-	const char *want;
-	char line[512];
+	const char *want, *line;
+	char msg[512];
 
-	last_pmu_line(line, sizeof(line));
+	TEST_ASSERT(vcounters_kmsg_last(PMU_LINE, msg, sizeof(msg)),
+		    "no \"%s\" in the kernel log", PMU_LINE);
+	TEST_ASSERT(!strncmp(msg, PMU_LINE, strlen(PMU_LINE)), "\"%s\" inside \"%s\"",
+		    PMU_LINE, msg);
+	line = msg + strlen(PMU_LINE);
 	ksft_print_msg("PMU: %s", line);
 	if (supported & P)
 		want = "offered per VM";

@@ -228,12 +228,14 @@ static void op_msrs(struct model *m)
  * and AMD's global control drop reserved bits (KVM masks them, it does
  * not refuse them), such as those of counters the vCPU lacks.
  */
+/* AMD's counters are 48 bits wide. */
+#define PMC_MASK	GENMASK_ULL(47, 0)
+
 static void op_pmu_msrs(struct model *m)
 {
-	u64 v = below(2) ? rnd() : rnd() & 0xffffffffffffull, got;
+	u64 v = below(2) ? rnd() : rnd() & PMC_MASK, got, global;
 	struct kvm_vcpu *vcpu;
 	u32 n;
-	int r;
 
 	if (!m->nr_vcpus || !pmu_counters)
 		return;
@@ -242,7 +244,7 @@ static void op_pmu_msrs(struct model *m)
 	switch (below(3)) {
 	case 0:
 		TEST_ASSERT_EQ(_vcpu_set_msr(vcpu, MSR_F15H_PERF_CTR + 2 * n, v), 1);
-		TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_F15H_PERF_CTR + 2 * n), v & GENMASK_ULL(47, 0));
+		TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_F15H_PERF_CTR + 2 * n), v & PMC_MASK);
 		break;
 	case 1:
 		TEST_ASSERT_EQ(_vcpu_set_msr(vcpu, MSR_F15H_PERF_CTL + 2 * n, v), 1);
@@ -253,11 +255,12 @@ static void op_pmu_msrs(struct model *m)
 	default:
 		if (!kvm_cpu_has(X86_FEATURE_PERFMON_V2))
 			return;
+		/* One enable bit per counter the vCPU has. */
+		global = GENMASK_ULL(pmu_counters - 1, 0);
 		if (below(2))
-			v &= GENMASK_ULL(pmu_counters - 1, 0);
+			v &= global;
 		TEST_ASSERT_EQ(_vcpu_set_msr(vcpu, MSR_AMD64_PERF_CNTR_GLOBAL_CTL, v), 1);
-		TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_AMD64_PERF_CNTR_GLOBAL_CTL),
-			       v & GENMASK_ULL(pmu_counters - 1, 0));
+		TEST_ASSERT_EQ(vcpu_get_msr(vcpu, MSR_AMD64_PERF_CNTR_GLOBAL_CTL), v & global);
 		break;
 	}
 }

@@ -472,19 +472,6 @@ static u64 host_count_over_run(int fd, struct kvm_vcpu *vcpu)
 	return count;
 }
 
-/* A host event on this thread (pid 0, any CPU), enabled. */
-static int host_event(u64 config, bool exclude_guest)
-{
-	struct perf_event_attr attr = {
-		.type = PERF_TYPE_HARDWARE,
-		.size = sizeof(attr),
-		.config = config,
-		.exclude_guest = exclude_guest,
-	};
-
-	return syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
-}
-
 /*
  * The host's exclude_guest event on the vCPU thread counts KVM_RUN's own
  * path (with a debug kernel under TCG, millions of instructions) but none
@@ -499,10 +486,10 @@ static void test_host_perf(void)
 	int fd;
 
 	/* A mediated VM exists once its first vCPU does. */
-	fd = host_event(PERF_COUNT_HW_INSTRUCTIONS, false);
+	fd = vcounters_host_event(PERF_COUNT_HW_INSTRUCTIONS, false);
 	TEST_ASSERT(fd < 0 && errno == EOPNOTSUPP,
 		    "an event counting guests next to a mediated VM: fd %d errno %d", fd, errno);
-	fd = host_event(PERF_COUNT_HW_INSTRUCTIONS, true);
+	fd = vcounters_host_event(PERF_COUNT_HW_INSTRUCTIONS, true);
 	TEST_ASSERT(fd >= 0, "an exclude_guest event: errno %d", errno);
 	run_count_once(vcpu);
 	one = host_count_over_run(fd, vcpu);
@@ -524,7 +511,7 @@ static void test_busy(void)
 
 	TEST_ASSERT(!__vcounters_enable_pmu(vm, KVM_VCOUNTERS_MODE_AUTO),
 		    "KVM_VCOUNTERS_PMU: errno %d", errno);
-	fd = host_event(PERF_COUNT_HW_INSTRUCTIONS, false);
+	fd = vcounters_host_event(PERF_COUNT_HW_INSTRUCTIONS, false);
 	TEST_ASSERT(fd >= 0, "an event counting guests, no mediated VM: errno %d", errno);
 	r = __vm_ioctl(vm, KVM_CREATE_VCPU, (void *)0);
 	TEST_ASSERT(r < 0 && errno == EBUSY,

@@ -132,20 +132,7 @@ static void test_one(u32 mode, u32 msr, u64 value, bool by_guest)
 /* Whether the kernel log says frequency invariance turned itself off. */
 static bool invariance_went_wobbly(void)
 {
-	char rec[1024];
-	bool found = false;
-	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
-	ssize_t n;
-
-	TEST_ASSERT(fd >= 0, "open /dev/kmsg");
-	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
-		if (n <= 0)
-			continue;
-		rec[n] = 0;
-		found |= !!strstr(rec, "frequency invariance went wobbly");
-	}
-	close(fd);
-	return found;
+	return vcounters_kmsg_last("frequency invariance went wobbly", NULL, 0);
 }
 
 int main(void)
