@@ -12,8 +12,9 @@ use crate::kvm::{
 };
 use crate::logic::cap::{self, CapError, HostCaps, VmConfig, VmKind};
 use crate::logic::live::{LiveClock, Transition};
+use crate::logic::pmu::boundary::PmuPut;
 use crate::logic::uapi::Features;
-use crate::pmu::{self, PmuState};
+use crate::pmu::{self, PmuClock, PmuState};
 use crate::stats::{VcpuStat, VCPU_STATS};
 use kernel::{
     prelude::*,
@@ -64,6 +65,9 @@ pub(crate) struct VmData {
 pub(crate) struct VcpuData {
     config: VmConfig,
     state: VcpuCell<VcpuState>,
+    /// The PMU's figures in RUN, kept outside `state`: KVM's load and put
+    /// callbacks get no [`VcpuCtx`].
+    pmu_clock: PmuClock,
 }
 
 /// The live context and, for each feature the VM enabled, its state.
@@ -217,6 +221,7 @@ impl Extension for Vcounters {
             VcpuData {
                 config,
                 state: VcpuCell::new(state),
+                pmu_clock: PmuClock::new(),
             },
             GFP_KERNEL,
         )?)
@@ -268,6 +273,14 @@ impl Extension for Vcounters {
         if pmu_switch {
             cx.vcpu().stat_add(VcpuStat::PmuSwitches, 1);
         }
+    }
+
+    fn pmu_loaded(&self, vcpu: &Vcpu, data: &VcpuData) {
+        data.pmu_clock.loaded(vcpu, self.now_ns());
+    }
+
+    fn pmu_put(&self, vcpu: &Vcpu, data: &VcpuData, why: PmuPut) {
+        data.pmu_clock.put(vcpu, self.now_ns(), why);
     }
 
     fn recalc_msr_intercepts(&self, cx: &mut VcpuCtx<'_>, data: &VcpuData) {

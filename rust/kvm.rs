@@ -29,6 +29,7 @@
 //!   vCPUs share, and per-vCPU data, which must be `Send`, cannot hold a
 //!   reference to another vCPU's cell.
 
+use crate::logic::pmu::boundary::PmuPut;
 use crate::shim;
 use core::{
     marker::PhantomData,
@@ -138,6 +139,16 @@ impl Vcpu {
         // SAFETY: `self` is a live vCPU; KVM's stats are written by the
         // task that runs the vCPU, as here, and read racily by stats fds.
         unsafe { bindings::kvm_x86_ext_stat_add(self.as_raw(), stat.into(), delta) }
+    }
+
+    /// Whether KVM keeps this vCPU's mediated PMU loaded from a VM-entry
+    /// until `vcpu_put`, a software access to its state, or host perf
+    /// needing the PMU, rather than putting it at every VM-exit (off for a
+    /// new vCPU; nothing for one without a mediated PMU).
+    pub(crate) fn set_pmu_lazy_put(&self, on: bool) {
+        // SAFETY: `self` is a live vCPU; callers run in its task, between
+        // `vcpu_load` and `vcpu_put`, where KVM expects the switch.
+        unsafe { bindings::kvm_x86_ext_set_pmu_lazy_put(self.as_raw(), on) }
     }
 
     /// Whether the extension's `guest_enter`/`guest_exit` run around this
@@ -347,6 +358,29 @@ pub(crate) trait Extension: Sized + Sync + 'static {
 
     /// After the vendor module recomputed the vCPU's MSR intercepts.
     fn recalc_msr_intercepts(&self, _cx: &mut VcpuCtx<'_>, _data: &Self::VcpuData) {}
+
+    /// KVM loaded, at a VM-entry, the mediated PMU of a vCPU that keeps it
+    /// loaded across VM-exits ([`Vcpu::set_pmu_lazy_put`]). IRQs off.
+    ///
+    /// No [`VcpuCtx`] here nor in [`Extension::pmu_put`]: a put may come
+    /// from perf's IPI, interrupting another callback of the same vCPU,
+    /// so neither may reach the vCPU's [`VcpuCell`].
+    fn pmu_loaded(&self, _vcpu: &Vcpu, _data: &Self::VcpuData) {}
+
+    /// KVM put such a vCPU's mediated PMU, for `why`. IRQs off.
+    fn pmu_put(&self, _vcpu: &Vcpu, _data: &Self::VcpuData, _why: PmuPut) {}
+}
+
+/// KVM's reason for a put, in the logic's terms.
+fn pmu_put_reason(why: bindings::kvm_x86_ext_pmu_put) -> PmuPut {
+    match why {
+        bindings::kvm_x86_ext_pmu_put_KVM_X86_EXT_PMU_PUT_EXIT => PmuPut::Exit,
+        bindings::kvm_x86_ext_pmu_put_KVM_X86_EXT_PMU_PUT_VCPU => PmuPut::VcpuPut,
+        bindings::kvm_x86_ext_pmu_put_KVM_X86_EXT_PMU_PUT_PREEMPT => PmuPut::Preempt,
+        // KVM_X86_EXT_PMU_PUT_SYNC, and any reason KVM adds later: a put
+        // for KVM's own access to the state.
+        _ => PmuPut::Sync,
+    }
 }
 
 /// One MSR access KVM hands to the extension.
@@ -423,6 +457,8 @@ impl<E: Extension> Registration<E> {
                 E::HAS_RECALC_MSR_INTERCEPTS,
                 recalc_msr_intercepts::<E>
             ),
+            pmu_loaded: optional_op!(E::HAS_PMU_LOADED, pmu_loaded::<E>),
+            pmu_put: optional_op!(E::HAS_PMU_PUT, pmu_put::<E>),
             stats_desc: E::STATS.as_ptr().cast(),
             nr_stats: E::STATS.len() as u32,
         };
@@ -608,6 +644,22 @@ vcpu_trampolines!(
     block_end,
     recalc_msr_intercepts
 );
+
+extern "C" fn pmu_loaded<E: Extension>(vcpu: *mut bindings::kvm_vcpu) {
+    // SAFETY: KVM calls it only for vCPUs whose PMU the extension made
+    // lazy, which belong to attached VMs.
+    let (v, data) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
+    ext::<E>().pmu_loaded(v, data)
+}
+
+extern "C" fn pmu_put<E: Extension>(
+    vcpu: *mut bindings::kvm_vcpu,
+    why: bindings::kvm_x86_ext_pmu_put,
+) {
+    // SAFETY: as for `pmu_loaded`.
+    let (v, data) = unsafe { (Vcpu::from_raw(vcpu), vcpu_data::<E>(vcpu)) };
+    ext::<E>().pmu_put(v, data, pmu_put_reason(why))
+}
 
 extern "C" fn vcpu_load<E: Extension>(vcpu: *mut bindings::kvm_vcpu, cpu: c_int) {
     // SAFETY: a created vCPU of an attached VM.

@@ -23,8 +23,23 @@ pub(crate) enum VcpuStat {
     MsrAccessesEntry,
     /// Guest APERF/MPERF accesses that exited.
     MsrExits,
-    /// Loads and puts of the guest's mediated PMU context.
+    /// Loads and puts of the guest's mediated PMU context, in any mode.
     PmuSwitches,
+    /// RUN: loads at a VM-entry of a context kept across VM-exits.
+    PmuLazyLoads,
+    /// RUN: puts at `vcpu_put`.
+    PmuPutsVcpu,
+    /// RUN: puts for KVM's software accesses to the PMU state.
+    PmuPutsSync,
+    /// RUN: puts forced by host perf (its install or enable IPI).
+    PmuPutsPreempt,
+    /// RUN: puts at VM-exits while host events want the CPU's PMU.
+    PmuPutsExit,
+    /// RUN: time loaded across VM-exits (the `KVM_RUN` boundary).
+    PmuRunBoundaryNs,
+    /// RUN: time loaded from a VM-entry to its VM-exit, while host events
+    /// held the CPU (the entry boundary).
+    PmuEntryBoundaryNs,
 }
 
 impl From<VcpuStat> for u32 {
@@ -34,7 +49,7 @@ impl From<VcpuStat> for u32 {
 }
 
 /// The descriptors of [`VcpuStat`], indexed by it.
-pub(crate) const VCPU_STATS: [StatDesc; 7] = {
+pub(crate) const VCPU_STATS: [StatDesc; 14] = {
     let stats = [
         (VcpuStat::LiveNs, StatDesc::time_ns(c"vcounters_live_ns")),
         (
@@ -58,8 +73,36 @@ pub(crate) const VCPU_STATS: [StatDesc; 7] = {
             VcpuStat::PmuSwitches,
             StatDesc::counter(c"vcounters_pmu_switches"),
         ),
+        (
+            VcpuStat::PmuLazyLoads,
+            StatDesc::counter(c"vcounters_pmu_lazy_loads"),
+        ),
+        (
+            VcpuStat::PmuPutsVcpu,
+            StatDesc::counter(c"vcounters_pmu_puts_vcpu"),
+        ),
+        (
+            VcpuStat::PmuPutsSync,
+            StatDesc::counter(c"vcounters_pmu_puts_sync"),
+        ),
+        (
+            VcpuStat::PmuPutsPreempt,
+            StatDesc::counter(c"vcounters_pmu_puts_preempt"),
+        ),
+        (
+            VcpuStat::PmuPutsExit,
+            StatDesc::counter(c"vcounters_pmu_puts_exit"),
+        ),
+        (
+            VcpuStat::PmuRunBoundaryNs,
+            StatDesc::time_ns(c"vcounters_pmu_run_boundary_ns"),
+        ),
+        (
+            VcpuStat::PmuEntryBoundaryNs,
+            StatDesc::time_ns(c"vcounters_pmu_entry_boundary_ns"),
+        ),
     ];
-    let mut descs = [StatDesc::counter(c""); 7];
+    let mut descs = [StatDesc::counter(c""); 14];
     let mut i = 0;
     while i < stats.len() {
         // Each variant describes itself, so the order cannot drift.

@@ -56,13 +56,14 @@ impl HostCaps {
         }
     }
 
-    /// Whether a requested PMU mode can work on this host. The PMU is
-    /// switched where KVM's mediated vPMU switches it, around the
-    /// VM-entry/exit loop: ENTRY. RUN is not offered yet.
+    /// Whether a requested PMU mode can work on this host: both, wherever
+    /// KVM can mediate. ENTRY is KVM's own switch around the
+    /// VM-entry/exit loop; RUN keeps the context loaded across VM-exits,
+    /// which the series makes safe on every such host (perf preempts it
+    /// for host events, the hardware keeps guest counters off host code).
     fn offers_pmu_mode(&self, mode: PmuMode) -> bool {
         match mode {
-            PmuMode::Auto | PmuMode::Entry => self.pmu,
-            PmuMode::Run => false,
+            PmuMode::Auto | PmuMode::Run | PmuMode::Entry => self.pmu,
         }
     }
 }
@@ -127,11 +128,12 @@ pub fn default_config(features: u64, host: &HostCaps) -> Result<Option<VmConfig>
 }
 
 /// The PMU mode of a vCPU whose VM KVM gave a mediated vPMU, from the
-/// mode [`enable`] accepted: AUTO is where KVM switches it, around the
-/// VM-entry/exit loop.
+/// mode [`enable`] accepted: AUTO is RUN, which costs no switch at a
+/// VM-exit handled in the kernel while no host event needs the PMU, and
+/// falls back to switching at each entry and exit while one does.
 pub fn effective_pmu_mode(requested: PmuMode) -> PmuMode {
     match requested {
-        PmuMode::Auto => PmuMode::Entry,
+        PmuMode::Auto => PmuMode::Run,
         mode => mode,
     }
 }
@@ -276,20 +278,19 @@ mod tests {
     #[test]
     fn pmu_modes_follow_host() {
         let no_pmu = HostCaps { pmu: false, ..FULL };
-        for mode in [PmuMode::Auto, PmuMode::Entry] {
+        for (mode, effective) in [
+            (PmuMode::Auto, PmuMode::Run),
+            (PmuMode::Run, PmuMode::Run),
+            (PmuMode::Entry, PmuMode::Entry),
+        ] {
             let cfg = enable([P, 0, mode as u64, 0], 0, &FULL).unwrap();
             assert_eq!(cfg.pmu_mode, mode);
-            assert_eq!(effective_pmu_mode(cfg.pmu_mode), PmuMode::Entry);
+            assert_eq!(effective_pmu_mode(cfg.pmu_mode), effective);
             assert_eq!(
                 enable([P, 0, mode as u64, 0], 0, &no_pmu),
                 Err(CapError::NotSupported)
             );
         }
-        // RUN for the PMU is not offered yet: refused, not downgraded.
-        assert_eq!(
-            enable([P, 0, PmuMode::Run as u64, 0], 0, &FULL),
-            Err(CapError::NotSupported)
-        );
     }
 
     #[test]

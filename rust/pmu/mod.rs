@@ -10,16 +10,21 @@
 //! [`wants_mediated`] before a VM's first vCPU (patches/, "Let the
 //! extension choose the VMs with a mediated vPMU"); a VM that did not opt
 //! in gets the perf-based vPMU. A mediated vCPU's PMU context is switched
-//! by KVM around the VM-entry/exit loop, IRQs off: ENTRY, where this
-//! feature counts the switches.
+//! by KVM at the boundary its mode gives ([`crate::logic::pmu::boundary`]):
+//! around the VM-entry/exit loop, IRQs off, in ENTRY, where this feature
+//! counts the switches from its entry hooks; kept loaded across VM-exits
+//! in RUN, where KVM tells it of each load and put ([`PmuClock`]).
 
 pub(crate) mod hal;
 
 use crate::kvm::Vcpu;
 use crate::logic::{
     cap::{effective_pmu_mode, VmConfig},
+    pmu::boundary::{self, Boundary, PmuPut},
     uapi::{Features, PmuMode},
 };
+use crate::stats::VcpuStat;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Whether a VM configured with `config` (`None`: it did not opt in to
 /// anything) gets KVM's mediated vPMU.
@@ -50,9 +55,12 @@ impl PmuState {
         state
     }
 
-    /// `vcpu`, this state's vCPU, enters `KVM_RUN`.
+    /// `vcpu`, this state's vCPU, enters `KVM_RUN`: its context is not
+    /// loaded (KVM puts it at `vcpu_put`, and loads it at a VM-entry).
     pub(crate) fn run_enter(&mut self, vcpu: &Vcpu) {
-        self.at_entry = self.mode(vcpu) == Some(PmuMode::Entry);
+        let mode = self.mode(vcpu);
+        self.at_entry = mode == Some(PmuMode::Entry);
+        vcpu.set_pmu_lazy_put(boundary::lazy_put(mode));
     }
 
     /// The effective mode of `vcpu`, this state's vCPU. `None` while KVM
@@ -68,5 +76,53 @@ impl PmuState {
     /// Whether KVM switches the vCPU's PMU at every VM-entry/exit.
     pub(crate) fn switched_at_entry(&self) -> bool {
         self.at_entry
+    }
+}
+
+/// The figures of a vCPU whose PMU KVM keeps loaded across VM-exits, from
+/// KVM's load and put callbacks. Those run with IRQs off, a put possibly
+/// from perf's IPI in the middle of another callback of the vCPU: so this
+/// is not in the vCPU's [`crate::kvm::VcpuCell`], and its one field is an
+/// atomic that only the vCPU's own CPU writes, between vcpu_load and
+/// vcpu_put.
+pub(crate) struct PmuClock {
+    /// When the context was last loaded, on the module's clock.
+    loaded_at_ns: AtomicU64,
+}
+
+impl PmuClock {
+    pub(crate) fn new() -> Self {
+        Self {
+            loaded_at_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// KVM loaded `vcpu`'s context at a VM-entry, at `now_ns`.
+    pub(crate) fn loaded(&self, vcpu: &Vcpu, now_ns: u64) {
+        self.loaded_at_ns.store(now_ns, Ordering::Relaxed);
+        vcpu.stat_add(VcpuStat::PmuSwitches, 1);
+        vcpu.stat_add(VcpuStat::PmuLazyLoads, 1);
+    }
+
+    /// KVM put `vcpu`'s context at `now_ns`, for `why`.
+    pub(crate) fn put(&self, vcpu: &Vcpu, now_ns: u64, why: PmuPut) {
+        let ns = boundary::loaded_ns(self.loaded_at_ns.load(Ordering::Relaxed), now_ns);
+        vcpu.stat_add(VcpuStat::PmuSwitches, 1);
+        vcpu.stat_add(
+            match why {
+                PmuPut::Exit => VcpuStat::PmuPutsExit,
+                PmuPut::VcpuPut => VcpuStat::PmuPutsVcpu,
+                PmuPut::Sync => VcpuStat::PmuPutsSync,
+                PmuPut::Preempt => VcpuStat::PmuPutsPreempt,
+            },
+            1,
+        );
+        vcpu.stat_add(
+            match why.boundary() {
+                Boundary::Run => VcpuStat::PmuRunBoundaryNs,
+                Boundary::Entry => VcpuStat::PmuEntryBoundaryNs,
+            },
+            ns,
+        );
     }
 }

@@ -14,6 +14,7 @@
 //! Intel PMU to read: [`intel`] is proven only against models).
 
 pub mod amd;
+pub mod boundary;
 pub mod intel;
 
 use core::fmt;
