@@ -198,6 +198,42 @@ static inline bool vcounters_kmsg_last(const char *needle, char *msg, size_t siz
 	return found;
 }
 
+/*
+ * A hardware event for task @pid (0: this thread, -1: any) on @cpu (-1:
+ * any), enabled, reading its enabled and running times after its count
+ * (struct vcounters_host_count); -1 if refused.
+ */
+static inline int vcounters_host_event_on(u64 config, bool exclude_guest,
+					  pid_t pid, int cpu)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_HARDWARE,
+		.size = sizeof(attr),
+		.config = config,
+		.exclude_guest = exclude_guest,
+		.read_format = PERF_FORMAT_TOTAL_TIME_ENABLED |
+			       PERF_FORMAT_TOTAL_TIME_RUNNING,
+	};
+
+	return syscall(__NR_perf_event_open, &attr, pid, cpu, -1, 0);
+}
+
+/* What read() returns for an event of vcounters_host_event_on(). */
+struct vcounters_host_count {
+	u64 count;
+	u64 enabled_ns;
+	u64 running_ns;
+};
+
+static inline struct vcounters_host_count vcounters_host_read(int fd)
+{
+	struct vcounters_host_count c;
+
+	TEST_ASSERT(read(fd, &c, sizeof(c)) == sizeof(c),
+		    "read of a host event: errno %d", errno);
+	return c;
+}
+
 /* A hardware event on this thread (pid 0, any CPU), enabled; -1 if refused. */
 static inline int vcounters_host_event(u64 config, bool exclude_guest)
 {

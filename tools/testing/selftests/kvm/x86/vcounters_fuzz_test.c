@@ -81,9 +81,6 @@ static int expected_enable(struct model *m, const __u64 args[4], u32 flags)
 		return EINVAL;
 	if (f & ~supported)
 		return EOPNOTSUPP;
-	/* The PMU is switched where KVM switches it: ENTRY, not yet RUN. */
-	if (args[2] == KVM_VCOUNTERS_MODE_RUN)
-		return EOPNOTSUPP;
 	/* The hardware modes need the host's APERFMPERF. */
 	if ((args[1] == KVM_VCOUNTERS_MODE_RUN || args[1] == KVM_VCOUNTERS_MODE_ENTRY) &&
 	    !host_aperfmperf)

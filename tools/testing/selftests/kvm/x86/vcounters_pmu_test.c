@@ -4,13 +4,12 @@
  * per VM, on a host whose kvm_amd was loaded with enable_mediated_pmu=1
  * (make check's pmu boot, on the test machine's AMD PerfMonV2 model):
  *
- *   cap         the PMU bit is offered; ENTRY and AUTO are accepted, RUN
- *               is refused (-EOPNOTSUPP, not offered yet) and changes
- *               nothing
- *   exact       an opted-in vCPU reports pmu_mode ENTRY and counts
- *               exactly the instructions and branches of a known loop,
- *               read with RDMSR and RDPMC, also when every iteration
- *               exits to KVM (CPUID); the switches are counted
+ *   cap         the PMU bit is offered; AUTO, RUN and ENTRY are accepted,
+ *               EMULATE is refused (-EINVAL) and changes nothing
+ *   exact       an opted-in vCPU reports pmu_mode RUN for AUTO and RUN,
+ *               ENTRY for ENTRY, and counts exactly the instructions and
+ *               branches of a known loop, read with RDMSR and RDPMC, also
+ *               when every iteration exits to KVM (CPUID)
  *   kinds       a VM that did not opt in gets the perf-based vPMU: it
  *               counts while no VM is mediated, and while one is its
  *               counter counts only what KVM emulates (perf refuses events
@@ -22,11 +21,12 @@
  *   pmi         a sampling counter overflows: the guest takes its PMI
  *               through LVTPC, once, and sees the overflow in its status;
  *               KVM's pmi_injections stat counts that one PMI
- *   cost        KVM's mediated_pmu_msr_accesses stat: a load and a put of
- *               a guest PMU that is never programmed cost exactly what
- *               KVM's switch does for an idle PMU (RDPMC and the selector
- *               per counter, the global MSRs), one that counts no more
- *               than its worst case; a VM that did not opt in, none
+ *   cost        KVM's mediated_pmu_msr_accesses stat, in ENTRY: a load
+ *               and a put of a guest PMU that is never programmed cost
+ *               exactly what KVM's switch does for an idle PMU (RDPMC
+ *               and the selector per counter, the global MSRs), one that
+ *               counts no more than its worst case; a VM that did not
+ *               opt in, none
  *   host_perf   on the host, while a mediated VM exists: an event that
  *               does not exclude guests is refused (EOPNOTSUPP), and one
  *               with exclude_guest on the vCPU's thread counts none of a
@@ -161,29 +161,25 @@ static void test_cap(void)
 
 	TEST_ASSERT(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_PMU,
 		    "mediated PMU on the host, but no KVM_VCOUNTERS_PMU");
-	r = __vcounters_enable_pmu(vm, KVM_VCOUNTERS_MODE_RUN);
-	TEST_ASSERT(r == -1 && errno == EOPNOTSUPP,
-		    "PMU RUN mode: %d errno %d, want EOPNOTSUPP", r, errno);
 	r = __vcounters_enable_pmu(vm, KVM_VCOUNTERS_MODE_EMULATE);
 	TEST_ASSERT(r == -1 && errno == EINVAL,
 		    "PMU EMULATE mode: %d errno %d, want EINVAL", r, errno);
-	/* Nothing changed: the VM can still opt in, in ENTRY. */
-	TEST_ASSERT(!__vcounters_enable_pmu(vm, KVM_VCOUNTERS_MODE_ENTRY),
-		    "PMU ENTRY mode after refusals: errno %d", errno);
+	/* Nothing changed: the VM can still opt in, in RUN. */
+	TEST_ASSERT(!__vcounters_enable_pmu(vm, KVM_VCOUNTERS_MODE_RUN),
+		    "PMU RUN mode after a refusal: errno %d", errno);
 	kvm_vm_free(vm);
 }
 
 /*
  * Runs @vcpu to its next sync and returns it, with the number of
- * VM-entries meanwhile in @entries: KVM loads the PMU context at each.
+ * VM-entries meanwhile in @entries (KVM counts each VM-exit).
  */
 static struct ucall run_counting_entries(struct kvm_vcpu *vcpu, u64 *entries)
 {
-	u64 switches = pmu_switches(vcpu);
+	u64 exits = vcpu_get_stat(vcpu, exits);
 	struct ucall uc = vcounters_run_to_sync(vcpu);
 
-	/* A load and a put per entry. */
-	*entries = (pmu_switches(vcpu) - switches) / 2;
+	*entries = vcpu_get_stat(vcpu, exits) - exits;
 	return uc;
 }
 
@@ -236,14 +232,18 @@ static void check_exact(struct kvm_vcpu *vcpu)
 
 static void test_exact(void)
 {
-	u32 modes[] = { KVM_VCOUNTERS_MODE_AUTO, KVM_VCOUNTERS_MODE_ENTRY };
+	static const u32 modes[][2] = {
+		{ KVM_VCOUNTERS_MODE_AUTO, KVM_VCOUNTERS_MODE_RUN },
+		{ KVM_VCOUNTERS_MODE_RUN, KVM_VCOUNTERS_MODE_RUN },
+		{ KVM_VCOUNTERS_MODE_ENTRY, KVM_VCOUNTERS_MODE_ENTRY },
+	};
 
 	for (int i = 0; i < ARRAY_SIZE(modes); i++) {
 		struct kvm_vcpu *vcpu;
-		struct kvm_vm *vm = pmu_vm_create(modes[i], guest_code, &vcpu);
+		struct kvm_vm *vm = pmu_vm_create(modes[i][0], guest_code, &vcpu);
 
-		pr_info("PMU mode %u requested:\n", modes[i]);
-		TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_ENTRY);
+		pr_info("PMU mode %u requested:\n", modes[i][0]);
+		TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, modes[i][1]);
 		check_exact(vcpu);
 		kvm_vm_free(vm);
 	}
@@ -403,9 +403,11 @@ static u64 amd_switch_accesses_max(u64 nr)
 static struct ucall run_costing(struct kvm_vcpu *vcpu, u64 *accesses, u64 *pairs)
 {
 	u64 a = vcpu_get_stat(vcpu, mediated_pmu_msr_accesses);
-	struct ucall uc = run_counting_entries(vcpu, pairs);
+	u64 switches = pmu_switches(vcpu);
+	struct ucall uc = vcounters_run_to_sync(vcpu);
 
 	*accesses = vcpu_get_stat(vcpu, mediated_pmu_msr_accesses) - a;
+	*pairs = (pmu_switches(vcpu) - switches) / 2;
 	return uc;
 }
 
@@ -424,7 +426,7 @@ static void test_cost(void)
 	 */
 	TEST_ASSERT(!sched_getaffinity(0, sizeof(cpus), &cpus), "sched_getaffinity");
 	pin_self_to_cpu(0);
-	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_idle_pmu, &vcpu);
+	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_ENTRY, guest_idle_pmu, &vcpu);
 	vcounters_run_to_sync(vcpu);
 	run_costing(vcpu, &accesses, &pairs);
 	pr_info("  idle PMU, %lu counters: %lu accesses over %lu loads and puts\n",
@@ -433,7 +435,7 @@ static void test_cost(void)
 	TEST_ASSERT_EQ(accesses, pairs * amd_switch_accesses_min(nr));
 	kvm_vm_free(vm);
 
-	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_code, &vcpu);
+	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_ENTRY, guest_code, &vcpu);
 	for (int i = 0; i < 2; i++) {
 		run_costing(vcpu, &accesses, &pairs);
 		pr_info("  counting PMU: %lu accesses over %lu loads and puts\n",
@@ -518,7 +520,7 @@ static void test_busy(void)
 		    "first vCPU next to a host event counting guests: %d errno %d", r, errno);
 	close(fd);
 	vcpu = vm_vcpu_add(vm, 0, guest_count_once);
-	TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_ENTRY);
+	TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_RUN);
 	kvm_vm_free(vm);
 }
 

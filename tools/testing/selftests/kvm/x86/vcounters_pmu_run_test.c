@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * The PMU at KVM_RUN boundaries (KVM_VCOUNTERS_MODE_RUN): KVM keeps the
+ * guest's mediated PMU loaded across the VM-exits it handles, and host
+ * perf takes the PMU back the moment it needs it. On the test machine's
+ * AMD PerfMonV2 model, kvm_amd loaded with enable_mediated_pmu=1:
+ *
+ *   boundary    a RUN vCPU counts exactly the branches of a loop of
+ *               thousands of CPUID exits, all handled in KVM (host code
+ *               between them would count thousands more), while KVM loads
+ *               its PMU a few times only and accesses no host PMU
+ *               register at those exits; its instructions are exact too
+ *               (KVM puts the PMU to count each CPUID it emulates)
+ *   cpu_event   while the vCPU spins on CPU 1, a host event with
+ *               exclude_guest on CPU 1 counts from the moment
+ *               perf_event_open() returns: its enabled and running times
+ *               are equal then and after a millisecond, in which it has
+ *               counted; the guest's counts stay exact across the forced
+ *               put; while the event exists the vCPU is put at its
+ *               VM-exits, and once it is closed no longer
+ *   task_event  the same with an event on the vCPU's thread
+ *   migrate     two VMs, one in RUN and one in ENTRY, their vCPUs moved
+ *               between the two CPUs while a host event on each CPU comes
+ *               and goes: every round of each guest exact, every read of
+ *               a host event with its running time equal to its enabled
+ *               time
+ *   default     with kvm_vcounters.default_features giving every VM the
+ *               PMU, a VM that did not ask is in RUN
+ */
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
+#include <sys/sysinfo.h>
+#include <time.h>
+
+#include "kvm_util.h"
+#include "pmu.h"
+#include "processor.h"
+#include "ucall_common.h"
+#include "vcounters.h"
+
+/* CPUID iterations of one guest round: each exits to KVM. */
+#define ROUND		2000
+
+#define EVSEL(event)	((event) | ARCH_PERFMON_EVENTSEL_USR | \
+			 ARCH_PERFMON_EVENTSEL_OS | ARCH_PERFMON_EVENTSEL_ENABLE)
+
+/* 4 instructions (CPUID among them, which exits) and 1 branch each. */
+static void guest_exit_loop(unsigned long n)
+{
+	asm volatile("1: mov $0, %%eax\n\tcpuid\n\tdec %%rsi\n\tjnz 1b"
+		     : "+S"(n) : : "eax", "ebx", "ecx", "edx", "cc");
+}
+
+/* @event on counter 0 over @n iterations of the CPUID loop. */
+static u64 guest_count(u64 event, unsigned long n)
+{
+	wrmsr(MSR_F15H_PERF_CTL0, 0);
+	wrmsr(MSR_F15H_PERF_CTR0, 0);
+	wrmsr(MSR_F15H_PERF_CTL0, EVSEL(event));
+	guest_exit_loop(n);
+	wrmsr(MSR_F15H_PERF_CTL0, 0);
+	return rdmsr(MSR_F15H_PERF_CTR0);
+}
+
+/* Branches over 3 * ROUND iterations minus over ROUND, then instructions. */
+static void guest_boundary(void)
+{
+	u64 b, i;
+
+	b = guest_count(AMD_ZEN_BRANCHES_RETIRED, 3 * ROUND);
+	b -= guest_count(AMD_ZEN_BRANCHES_RETIRED, ROUND);
+	GUEST_SYNC(b);
+	i = guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, 3 * ROUND);
+	i -= guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, ROUND);
+	GUEST_SYNC(i);
+	GUEST_DONE();
+}
+
+/* Rounds forever: the branches of each, reported. */
+static void guest_rounds(void)
+{
+	for (;;)
+		GUEST_SYNC(guest_count(AMD_ZEN_BRANCHES_RETIRED, ROUND));
+}
+
+static struct kvm_vm *pmu_vm_create(u32 pmu_mode, void *code, struct kvm_vcpu **vcpu)
+{
+	struct kvm_vm *vm = vm_create(1);
+
+	TEST_ASSERT(!__vcounters_enable_pmu(vm, pmu_mode),
+		    "KVM_VCOUNTERS_PMU in mode %u: errno %d", pmu_mode, errno);
+	*vcpu = vm_vcpu_add(vm, 0, code);
+	return vm;
+}
+
+/* The module's PMU figures of a vCPU, and KVM's of it. */
+struct pmu_figures {
+	u64 exits, accesses, loads, puts_exit, puts_preempt, puts_sync;
+};
+
+static struct pmu_figures pmu_figures(struct kvm_vcpu *vcpu)
+{
+	return (struct pmu_figures) {
+		.exits = vcpu_get_stat(vcpu, exits),
+		.accesses = vcpu_get_stat(vcpu, mediated_pmu_msr_accesses),
+		.loads = vcpu_get_stat(vcpu, vcounters_pmu_lazy_loads),
+		.puts_exit = vcpu_get_stat(vcpu, vcounters_pmu_puts_exit),
+		.puts_preempt = vcpu_get_stat(vcpu, vcounters_pmu_puts_preempt),
+		.puts_sync = vcpu_get_stat(vcpu, vcounters_pmu_puts_sync),
+	};
+}
+
+static void test_boundary(void)
+{
+	struct pmu_figures f0, f1;
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct ucall uc;
+	u64 d = 2 * ROUND;
+
+	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_RUN, guest_boundary, &vcpu);
+	TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_RUN);
+
+	f0 = pmu_figures(vcpu);
+	uc = vcounters_run_to_sync(vcpu);
+	f1 = pmu_figures(vcpu);
+	pr_info("boundary: %lu branches over %lu iterations; %lu VM-exits, %lu loads, %lu host PMU accesses\n",
+		uc.args[1], d, f1.exits - f0.exits, f1.loads - f0.loads,
+		f1.accesses - f0.accesses);
+	TEST_ASSERT_EQ(uc.args[1], d);
+	TEST_ASSERT(f1.exits - f0.exits >= 4 * ROUND,
+		    "%lu VM-exits over %d CPUIDs", f1.exits - f0.exits, 4 * ROUND);
+	/*
+	 * Loads: at the first entry and after each of the guest's 10
+	 * intercepted WRMSRs (each puts the PMU to change its state); then
+	 * the put at the end of the run. Not one per exit.
+	 */
+	TEST_ASSERT(f1.loads - f0.loads <= 16,
+		    "%lu loads over %lu VM-exits", f1.loads - f0.loads, f1.exits - f0.exits);
+	TEST_ASSERT(f1.accesses - f0.accesses <= 17 * 30,
+		    "%lu host PMU accesses over %lu VM-exits",
+		    f1.accesses - f0.accesses, f1.exits - f0.exits);
+
+	/*
+	 * Counting instructions, KVM adds each CPUID it emulates to the
+	 * count, after putting the PMU: a load per exit, so each VMRUN back
+	 * counts as a guest instruction (AMD's, and the model's, rule).
+	 */
+	f0 = pmu_figures(vcpu);
+	uc = vcounters_run_to_sync(vcpu);
+	f1 = pmu_figures(vcpu);
+	pr_info("boundary: %lu instructions over %lu iterations; %lu VM-exits, %lu loads, %lu puts to sync\n",
+		uc.args[1], d, f1.exits - f0.exits, f1.loads - f0.loads,
+		f1.puts_sync - f0.puts_sync);
+	TEST_ASSERT(uc.args[1] >= 5 * d && uc.args[1] <= 5 * d + (f1.exits - f0.exits) - 4 * ROUND,
+		    "%lu instructions, want %lu plus the VMRUNs of non-CPUID exits",
+		    uc.args[1], 5 * d);
+	TEST_ASSERT(f1.puts_sync - f0.puts_sync >= 4 * ROUND,
+		    "%lu puts to count %d emulated CPUIDs",
+		    f1.puts_sync - f0.puts_sync, 4 * ROUND);
+	kvm_vm_free(vm);
+}
+
+/*
+ * A vCPU thread running guest_rounds(), started on one CPU; other threads
+ * may move it (sched_setaffinity() of its tid), inside KVM_RUN too.
+ */
+struct runner {
+	struct kvm_vcpu *vcpu;
+	pthread_t thread;
+	_Atomic pid_t tid;
+	int cpu;		/* where it starts */
+	_Atomic bool stop;
+	_Atomic u64 rounds;
+	_Atomic u64 round_start_ns;
+	u64 round_ns;		/* the first round's duration */
+	u64 branches;		/* of the first round, each must equal */
+};
+
+static void pin_tid(pid_t tid, int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	TEST_ASSERT(!sched_setaffinity(tid, sizeof(set), &set),
+		    "sched_setaffinity of %d to CPU %d: errno %d", tid, cpu, errno);
+}
+
+static u64 now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void *runner_thread(void *arg)
+{
+	struct runner *r = arg;
+
+	r->tid = gettid();
+	pin_tid(0, r->cpu);
+	while (!r->stop) {
+		struct ucall uc;
+
+		r->round_start_ns = now_ns();
+		uc = vcounters_run_to_sync(r->vcpu);
+		if (!r->rounds) {
+			r->round_ns = now_ns() - r->round_start_ns;
+			r->branches = uc.args[1];
+			TEST_ASSERT(r->branches >= ROUND && r->branches <= ROUND + 4,
+				    "first round: %lu branches over %d iterations",
+				    r->branches, ROUND);
+		}
+		TEST_ASSERT(uc.args[1] == r->branches,
+			    "round %lu: %lu branches, %lu in the first",
+			    (u64)r->rounds, uc.args[1], r->branches);
+		r->rounds++;
+	}
+	return NULL;
+}
+
+static void runner_start(struct runner *r, struct kvm_vcpu *vcpu, int cpu)
+{
+	*r = (struct runner) { .vcpu = vcpu, .cpu = cpu };
+	/* The stats fd is opened here, not in two threads at once. */
+	pmu_figures(vcpu);
+	pthread_create(&r->thread, NULL, runner_thread, r);
+	while (r->rounds < 1)
+		usleep(1000);
+}
+
+static void runner_stop(struct runner *r)
+{
+	r->stop = true;
+	pthread_join(r->thread, NULL);
+}
+
+/* Waits, up to 10 s, for the next round of @r to have begun. */
+static void wait_for_round(struct runner *r)
+{
+	u64 start = r->rounds, t0 = now_ns();
+
+	while (r->rounds == start && now_ns() - t0 < 10000000000ull)
+		usleep(200);
+	TEST_ASSERT(r->rounds > start, "no round in 10 s");
+}
+
+/*
+ * A host event with exclude_guest for task @pid on @cpu, opened while
+ * @r's vCPU runs (its PMU loaded across exits): it counts at once.
+ */
+static void check_preempted(struct runner *r, const char *what, pid_t pid, int cpu)
+{
+	struct vcounters_host_count c0, c1;
+	struct pmu_figures f0, f1, f2, f3;
+	u64 t0;
+	int fd;
+
+	wait_for_round(r);
+	/*
+	 * Mid-round, in the CPUID loop: the PMU is loaded across its exits,
+	 * and nothing but the host event will put it.
+	 */
+	while (now_ns() - r->round_start_ns < r->round_ns / 2)
+		usleep(100);
+	f0 = pmu_figures(r->vcpu);
+	fd = vcounters_host_event_on(PERF_COUNT_HW_INSTRUCTIONS, true, pid, cpu);
+	TEST_ASSERT(fd >= 0, "%s: perf_event_open: errno %d", what, errno);
+	c0 = vcounters_host_read(fd);
+	t0 = now_ns();
+	while (now_ns() - t0 < 1000000)
+		;
+	c1 = vcounters_host_read(fd);
+	f1 = pmu_figures(r->vcpu);
+	pr_info("%s: at open %lu counted, %lu ns enabled, %lu running; after 1 ms %lu, %lu, %lu; forced puts %lu\n",
+		what, c0.count, c0.enabled_ns, c0.running_ns, c1.count,
+		c1.enabled_ns, c1.running_ns, f1.puts_preempt - f0.puts_preempt);
+	TEST_ASSERT_EQ(c0.enabled_ns, c0.running_ns);
+	TEST_ASSERT_EQ(c1.enabled_ns, c1.running_ns);
+	TEST_ASSERT(c1.count > 0, "%s: nothing counted in 1 ms", what);
+	TEST_ASSERT(f1.puts_preempt > f0.puts_preempt,
+		    "%s: the vCPU's PMU was not put for the host event", what);
+
+	/* While the event exists, the vCPU is switched at its VM-exits. */
+	wait_for_round(r);
+	f1 = pmu_figures(r->vcpu);
+	wait_for_round(r);
+	f2 = pmu_figures(r->vcpu);
+	TEST_ASSERT(f2.puts_exit - f1.puts_exit >= ROUND,
+		    "%s: %lu puts at VM-exits over a round of %d exits, host event open",
+		    what, f2.puts_exit - f1.puts_exit, ROUND);
+	c1 = vcounters_host_read(fd);
+	TEST_ASSERT_EQ(c1.enabled_ns, c1.running_ns);
+	close(fd);
+
+	/* Closed: back to RUN boundaries, within an exit or two. */
+	wait_for_round(r);
+	f2 = pmu_figures(r->vcpu);
+	wait_for_round(r);
+	f3 = pmu_figures(r->vcpu);
+	pr_info("%s: puts at VM-exits over a round: %lu with the event, %lu after it\n",
+		what, f2.puts_exit - f1.puts_exit, f3.puts_exit - f2.puts_exit);
+	TEST_ASSERT(f3.puts_exit - f2.puts_exit <= 2,
+		    "%s: %lu puts at VM-exits over a round after the event closed",
+		    what, f3.puts_exit - f2.puts_exit);
+}
+
+static void test_host_event(bool task_bound)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct runner r;
+
+	pin_tid(0, 0);
+	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_RUN, guest_rounds, &vcpu);
+	runner_start(&r, vcpu, 1);
+	if (task_bound)
+		check_preempted(&r, "task_event", r.tid, -1);
+	else
+		check_preempted(&r, "cpu_event", -1, 1);
+	runner_stop(&r);
+	pr_info("  %lu rounds of %lu branches each, the first in %lu us\n",
+		(u64)r.rounds, r.branches, r.round_ns / 1000);
+	kvm_vm_free(vm);
+}
+
+static void test_migrate(void)
+{
+	u32 modes[2] = { KVM_VCOUNTERS_MODE_RUN, KVM_VCOUNTERS_MODE_ENTRY };
+	struct kvm_vcpu *vcpus[2];
+	struct kvm_vm *vms[2];
+	struct runner r[2];
+	u64 reads = 0, t0;
+	int fds[2] = { -1, -1 };
+	int i, step;
+
+	pin_tid(0, 0);
+	for (i = 0; i < 2; i++) {
+		vms[i] = pmu_vm_create(modes[i], guest_rounds, &vcpus[i]);
+		TEST_ASSERT_EQ(vcounters_state(vcpus[i]).pmu_mode, modes[i]);
+		runner_start(&r[i], vcpus[i], i);
+	}
+
+	t0 = now_ns();
+	for (step = 0; now_ns() - t0 < 3000000000ull || step < 40; step++) {
+		/* Swap the two vCPUs' CPUs, wherever they are. */
+		for (i = 0; i < 2; i++)
+			pin_tid(r[i].tid, (step + i + 1) % 2);
+		/* A host event on CPU step % 2 comes, or goes. */
+		i = step % 2;
+		if (fds[i] < 0) {
+			fds[i] = vcounters_host_event_on(PERF_COUNT_HW_INSTRUCTIONS,
+							 true, -1, i);
+			TEST_ASSERT(fds[i] >= 0, "perf_event_open on CPU %d: errno %d",
+				    i, errno);
+		} else {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+		usleep(20000);
+		for (i = 0; i < 2; i++) {
+			struct vcounters_host_count c;
+
+			if (fds[i] < 0)
+				continue;
+			c = vcounters_host_read(fds[i]);
+			TEST_ASSERT(c.enabled_ns == c.running_ns,
+				    "host event on CPU %d: %lu ns enabled, %lu running",
+				    i, c.enabled_ns, c.running_ns);
+			reads++;
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		runner_stop(&r[i]);
+	}
+	pr_info("migrate: %d steps, %lu host event reads; RUN %lu rounds, ENTRY %lu rounds, each exact\n",
+		step, reads, (u64)r[0].rounds, (u64)r[1].rounds);
+	TEST_ASSERT(r[0].rounds >= 4 && r[1].rounds >= 4,
+		    "too few rounds to tell: %lu and %lu",
+		    (u64)r[0].rounds, (u64)r[1].rounds);
+	for (i = 0; i < 2; i++)
+		kvm_vm_free(vms[i]);
+}
+
+/*
+ * kvm_vcounters.default_features as the kernel command line gives it (the
+ * module's parameters are not in sysfs), 0 without.
+ */
+static u64 default_features(void)
+{
+	const char *key = "kvm_vcounters.default_features=";
+	char cmdline[4096] = "", *p;
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	TEST_ASSERT(f, "/proc/cmdline: errno %d", errno);
+	TEST_ASSERT(fgets(cmdline, sizeof(cmdline), f), "/proc/cmdline unreadable");
+	fclose(f);
+	p = strstr(cmdline, key);
+	return p ? strtoull(p + strlen(key), NULL, 0) : 0;
+}
+
+static void test_default(void)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+
+	if (!(default_features() & KVM_VCOUNTERS_PMU)) {
+		pr_info("default: skipped, the module gives no VM the PMU by default\n");
+		return;
+	}
+	vm = vm_create_with_one_vcpu(&vcpu, guest_rounds);
+	pr_info("default: pmu_mode %u\n", vcounters_state(vcpu).pmu_mode);
+	TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_RUN);
+	kvm_vm_free(vm);
+}
+
+int main(int argc, char *argv[])
+{
+	TEST_REQUIRE(host_cpu_is_amd);
+	TEST_REQUIRE(kvm_is_mediated_pmu_enabled());
+	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_PMU);
+
+	test_default();
+	if (default_features() & KVM_VCOUNTERS_PMU)
+		return 0;
+	TEST_REQUIRE(get_nprocs() >= 2);
+
+	test_boundary();
+	test_host_event(false);
+	test_host_event(true);
+	test_migrate();
+	return 0;
+}
