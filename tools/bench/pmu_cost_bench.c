@@ -13,7 +13,8 @@
  * The guest counts its own branches all along, so that its context is not
  * an idle one.
  *
- *   pmu_cost_bench module     a VM that opted in (KVM_VCOUNTERS_PMU, AUTO)
+ *   pmu_cost_bench run        a VM that opted in (KVM_VCOUNTERS_PMU) in RUN
+ *   pmu_cost_bench entry      the same in ENTRY
  *   pmu_cost_bench upstream   a VM that did not, on a host where every VM
  *                             is mediated (kvm_amd.enable_mediated_pmu=1,
  *                             kvm_vcounters not loaded)
@@ -89,7 +90,8 @@ static void per_exit_and_trip(struct kvm_vcpu *vcpu, double *per_exit, double *p
 
 int main(int argc, char *argv[])
 {
-	bool module = argc > 1 && !strcmp(argv[1], "module");
+	const char *mode = argc == 2 ? argv[1] : "";
+	bool run = !strcmp(mode, "run"), entry = !strcmp(mode, "entry");
 	double per_exit, per_trip, per_exit_host, per_trip_host;
 	struct kvm_regs regs;
 	struct kvm_vcpu *vcpu;
@@ -97,14 +99,15 @@ int main(int argc, char *argv[])
 	u64 pair;
 	int fd;
 
-	TEST_ASSERT(argc == 2 && (module || !strcmp(argv[1], "upstream")),
-		    "usage: pmu_cost_bench module|upstream");
+	TEST_ASSERT(run || entry || !strcmp(mode, "upstream"),
+		    "usage: pmu_cost_bench run|entry|upstream");
 	TEST_REQUIRE(host_cpu_is_amd);
 	TEST_REQUIRE(kvm_is_mediated_pmu_enabled());
 	vm = vm_create(1);
-	if (module)
-		TEST_ASSERT(!__vcounters_enable_pmu(vm, KVM_VCOUNTERS_MODE_AUTO),
-			    "KVM_VCOUNTERS_PMU: errno %d", errno);
+	if (run || entry)
+		TEST_ASSERT(!__vcounters_enable_pmu(vm, run ? KVM_VCOUNTERS_MODE_RUN :
+						    KVM_VCOUNTERS_MODE_ENTRY),
+			    "KVM_VCOUNTERS_PMU in %s: errno %d", mode, errno);
 	else
 		TEST_REQUIRE(!kvm_check_cap(KVM_CAP_X86_VCOUNTERS));
 	vcpu = vm_vcpu_add(vm, 0, guest_code);
@@ -127,7 +130,7 @@ int main(int argc, char *argv[])
 	close(fd);
 
 	printf("%-9s %9.2f %9.2f %9.2f %12.2f %12.2f\n",
-	       module ? "ENTRY" : "upstream", per_exit, per_trip,
+	       run ? "RUN" : entry ? "ENTRY" : "upstream", per_exit, per_trip,
 	       (double)pair / ROUND_TRIPS, per_exit_host, per_trip_host);
 	kvm_vm_free(vm);
 	return 0;
