@@ -46,6 +46,7 @@ struct model {
 	int nr_vcpus;
 	u64 features;		/* 0 until the cap is enabled */
 	u32 mode;		/* requested APERF/MPERF mode */
+	u32 pmu_mode;		/* requested PMU mode */
 	/* A counter of the vCPU was set at or above 2^63 (may wrap if loaded). */
 	bool big[MAX_VCPUS][2];
 };
@@ -131,6 +132,7 @@ static void op_enable(struct model *m)
 	if (!want) {
 		m->features = cap.args[0];
 		m->mode = cap.args[1];
+		m->pmu_mode = cap.args[2];
 	}
 }
 
@@ -165,8 +167,13 @@ static void check_state(struct model *m, int i)
 	int r;
 
 	TEST_ASSERT_EQ(st.features, m->features);
-	/* Every vCPU here has an in-kernel irqchip and KVM's default PMU. */
-	TEST_ASSERT_EQ(st.pmu_mode, m->features & KVM_VCOUNTERS_PMU ? KVM_VCOUNTERS_MODE_ENTRY : 0);
+	/*
+	 * Every vCPU here has an in-kernel irqchip and KVM's default PMU; AUTO
+	 * is RUN.
+	 */
+	TEST_ASSERT_EQ(st.pmu_mode, !(m->features & KVM_VCOUNTERS_PMU) ? 0 :
+		       m->pmu_mode == KVM_VCOUNTERS_MODE_ENTRY ? KVM_VCOUNTERS_MODE_ENTRY :
+		       KVM_VCOUNTERS_MODE_RUN);
 	TEST_ASSERT_EQ(st.aperfmperf_mode, effective_mode(m, i));
 	for (r = 0; r < ARRAY_SIZE(st.reserved); r++)
 		TEST_ASSERT_EQ(st.reserved[r], 0);

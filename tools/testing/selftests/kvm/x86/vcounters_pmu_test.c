@@ -600,7 +600,7 @@ static void test_fewer(void)
 	if (get_ucall(vcpu, &uc) == UCALL_ABORT)
 		REPORT_GUEST_ASSERT(uc);
 	TEST_ASSERT_EQ(uc.cmd, UCALL_DONE);
-	TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_ENTRY);
+	TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_RUN);
 	kvm_vm_free(vm);
 }
 
