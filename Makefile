@@ -58,7 +58,7 @@ check-l2: qemu initramfs selftests l2
 
 # Cost of the hooks for VMs that did not opt in (exits/s, module loaded
 # vs not, same boot).
-bench: qemu initramfs selftests
+bench: qemu initramfs selftests l2
 	$(S)/bench
 
 clean:
