@@ -478,7 +478,10 @@ static u64 host_count_over_run(int fd, struct kvm_vcpu *vcpu)
  * The host's exclude_guest event on the vCPU thread counts KVM_RUN's own
  * path (with a debug kernel under TCG, millions of instructions) but none
  * of the guest's: one more million iterations of the guest's loop (two
- * million instructions) add next to nothing to it.
+ * million instructions) add only the host code of the VM-exits the longer
+ * run takes (timer interrupts: about 100000 instructions under TCG, where
+ * the PMU is switched at each of them while the event exists), far from
+ * the two million a leak would add.
  */
 static void test_host_perf(void)
 {
@@ -498,7 +501,7 @@ static void test_host_perf(void)
 	two = host_count_over_run(fd, vcpu);
 	pr_info("  host exclude_guest event on the vCPU thread: %lu instructions over a guest loop of %d, %lu over one of %d\n",
 		one, 2 * BIG_LOOP, two, 4 * BIG_LOOP);
-	TEST_ASSERT(one > 0 && two < one + BIG_LOOP / 10,
+	TEST_ASSERT(one > 0 && two < one + BIG_LOOP / 4,
 		    "the guest's 2 million more instructions added %ld to the host's count",
 		    (long)(two - one));
 	close(fd);
