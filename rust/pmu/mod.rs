@@ -51,16 +51,23 @@ impl PmuState {
             requested: config.pmu_mode,
             at_entry: false,
         };
-        state.run_enter(vcpu);
+        state.refresh(vcpu);
         state
     }
 
     /// `vcpu`, this state's vCPU, enters `KVM_RUN`: its context is not
-    /// loaded (KVM puts it at `vcpu_put`, and loads it at a VM-entry).
+    /// loaded (KVM puts it at `vcpu_put`, and loads it at a VM-entry), so
+    /// KVM may be told where to switch it.
     pub(crate) fn run_enter(&mut self, vcpu: &Vcpu) {
+        let mode = self.refresh(vcpu);
+        vcpu.set_pmu_lazy_put(boundary::lazy_put(mode));
+    }
+
+    /// Takes `at_entry` from the effective mode of `vcpu`, which it returns.
+    fn refresh(&mut self, vcpu: &Vcpu) -> Option<PmuMode> {
         let mode = self.mode(vcpu);
         self.at_entry = mode == Some(PmuMode::Entry);
-        vcpu.set_pmu_lazy_put(boundary::lazy_put(mode));
+        mode
     }
 
     /// The effective mode of `vcpu`, this state's vCPU. `None` while KVM

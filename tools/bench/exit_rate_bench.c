@@ -29,9 +29,7 @@ static void guest_code(u64 n, bool count_branches)
 	u64 i;
 
 	if (count_branches)
-		wrmsr(MSR_F15H_PERF_CTL0, AMD_ZEN_BRANCHES_RETIRED |
-		      ARCH_PERFMON_EVENTSEL_USR | ARCH_PERFMON_EVENTSEL_OS |
-		      ARCH_PERFMON_EVENTSEL_ENABLE);
+		wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(AMD_ZEN_BRANCHES_RETIRED));
 	for (i = 0; i < n; i++)
 		cpuid(0, &eax, &ebx, &ecx, &edx);
 	GUEST_DONE();

@@ -39,8 +39,7 @@ static void guest_code(void)
 	u32 eax, ebx, ecx, edx;
 	int i;
 
-	wrmsr(MSR_F15H_PERF_CTL0, AMD_ZEN_BRANCHES_RETIRED | ARCH_PERFMON_EVENTSEL_USR |
-	      ARCH_PERFMON_EVENTSEL_OS | ARCH_PERFMON_EVENTSEL_ENABLE);
+	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(AMD_ZEN_BRANCHES_RETIRED));
 	for (;;) {
 		GUEST_SYNC(0);		/* a bare round trip */
 		for (i = 0; i < EXITS; i++)

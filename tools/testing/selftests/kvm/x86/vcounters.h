@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 
 #include "kvm_util.h"
+#include "pmu.h"
 #include "processor.h"
 #include "test_util.h"
 
@@ -46,6 +47,33 @@ static inline int __vcounters_enable_pmu(struct kvm_vm *vm, u32 pmu_mode)
 {
 	return __vcounters_enable_modes(vm, KVM_VCOUNTERS_PMU, KVM_VCOUNTERS_MODE_AUTO,
 					pmu_mode);
+}
+
+/* A VM with the PMU feature in @pmu_mode and one vCPU running @code. */
+static inline struct kvm_vm *vcounters_pmu_vm_create(u32 pmu_mode, void *code,
+						     struct kvm_vcpu **vcpu)
+{
+	struct kvm_vm *vm = vm_create(1);
+
+	TEST_ASSERT(!__vcounters_enable_pmu(vm, pmu_mode),
+		    "KVM_VCOUNTERS_PMU in mode %u: errno %d", pmu_mode, errno);
+	*vcpu = vm_vcpu_add(vm, 0, code);
+	return vm;
+}
+
+/* A counter selector counting @event in user and kernel mode. */
+#define VCOUNTERS_EVSEL(event)	((event) | ARCH_PERFMON_EVENTSEL_USR | \
+				 ARCH_PERFMON_EVENTSEL_OS | \
+				 ARCH_PERFMON_EVENTSEL_ENABLE)
+
+/*
+ * Guest code: @n iterations of 4 instructions, CPUID among them (which
+ * exits to KVM and is counted by KVM when it skips it), and 1 branch.
+ */
+static inline void vcounters_guest_cpuid_loop(unsigned long n)
+{
+	asm volatile("1: mov $0, %%eax\n\tcpuid\n\tdec %%rsi\n\tjnz 1b"
+		     : "+S"(n) : : "eax", "ebx", "ecx", "edx", "cc");
 }
 
 /*

@@ -43,23 +43,13 @@
 /* CPUID iterations of one guest round: each exits to KVM. */
 #define ROUND		2000
 
-#define EVSEL(event)	((event) | ARCH_PERFMON_EVENTSEL_USR | \
-			 ARCH_PERFMON_EVENTSEL_OS | ARCH_PERFMON_EVENTSEL_ENABLE)
-
-/* 4 instructions (CPUID among them, which exits) and 1 branch each. */
-static void guest_exit_loop(unsigned long n)
-{
-	asm volatile("1: mov $0, %%eax\n\tcpuid\n\tdec %%rsi\n\tjnz 1b"
-		     : "+S"(n) : : "eax", "ebx", "ecx", "edx", "cc");
-}
-
 /* @event on counter 0 over @n iterations of the CPUID loop. */
 static u64 guest_count(u64 event, unsigned long n)
 {
 	wrmsr(MSR_F15H_PERF_CTL0, 0);
 	wrmsr(MSR_F15H_PERF_CTR0, 0);
-	wrmsr(MSR_F15H_PERF_CTL0, EVSEL(event));
-	guest_exit_loop(n);
+	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(event));
+	vcounters_guest_cpuid_loop(n);
 	wrmsr(MSR_F15H_PERF_CTL0, 0);
 	return rdmsr(MSR_F15H_PERF_CTR0);
 }
@@ -83,16 +73,6 @@ static void guest_rounds(void)
 {
 	for (;;)
 		GUEST_SYNC(guest_count(AMD_ZEN_BRANCHES_RETIRED, ROUND));
-}
-
-static struct kvm_vm *pmu_vm_create(u32 pmu_mode, void *code, struct kvm_vcpu **vcpu)
-{
-	struct kvm_vm *vm = vm_create(1);
-
-	TEST_ASSERT(!__vcounters_enable_pmu(vm, pmu_mode),
-		    "KVM_VCOUNTERS_PMU in mode %u: errno %d", pmu_mode, errno);
-	*vcpu = vm_vcpu_add(vm, 0, code);
-	return vm;
 }
 
 /* The module's PMU figures of a vCPU, and KVM's of it. */
@@ -138,7 +118,7 @@ static void test_boundary(void)
 	struct ucall uc;
 	u64 d = 2 * ROUND;
 
-	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_RUN, guest_boundary, &vcpu);
+	vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_RUN, guest_boundary, &vcpu);
 	TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, KVM_VCOUNTERS_MODE_RUN);
 
 	uc = run_figures(vcpu, &f);
@@ -351,7 +331,7 @@ static void test_host_event(bool task_bound)
 	struct runner r;
 
 	pin_tid(0, 0);
-	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_RUN, guest_rounds, &vcpu);
+	vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_RUN, guest_rounds, &vcpu);
 	runner_start(&r, vcpu, 1);
 	if (task_bound)
 		check_preempted(&r, "task_event", r.tid, -1);
@@ -386,7 +366,7 @@ static void test_migrate(void)
 
 	pin_tid(0, 0);
 	for (i = 0; i < 2; i++) {
-		vms[i] = pmu_vm_create(modes[i], guest_rounds, &vcpus[i]);
+		vms[i] = vcounters_pmu_vm_create(modes[i], guest_rounds, &vcpus[i]);
 		TEST_ASSERT_EQ(vcounters_state(vcpus[i]).pmu_mode, modes[i]);
 		runner_start(&r[i], vcpus[i], i);
 	}

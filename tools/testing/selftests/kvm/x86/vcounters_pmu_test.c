@@ -62,9 +62,6 @@
 #define EXIT_SHORT	20
 #define EXIT_LONG	60
 
-#define EVSEL(event)	((event) | ARCH_PERFMON_EVENTSEL_USR | \
-			 ARCH_PERFMON_EVENTSEL_OS | ARCH_PERFMON_EVENTSEL_ENABLE)
-
 /* RDPMC of counter @idx, which must not fault. */
 static u64 guest_rdpmc(u32 idx)
 {
@@ -80,13 +77,6 @@ static void guest_loop(unsigned long n)
 	asm volatile("1: dec %0\n\tjnz 1b" : "+r"(n) : : "cc");
 }
 
-/* 4 instructions (CPUID, exiting, among them) and 1 branch per iteration. */
-static void guest_exit_loop(unsigned long n)
-{
-	asm volatile("1: mov $0, %%eax\n\tcpuid\n\tdec %%rsi\n\tjnz 1b"
-		     : "+S"(n) : : "eax", "ebx", "ecx", "edx", "cc");
-}
-
 /*
  * Counts @event on counter 0 around @loop(@n): the count, read with RDMSR
  * and, checked equal, with RDPMC.
@@ -97,7 +87,7 @@ static u64 guest_count(u64 event, void (*loop)(unsigned long), unsigned long n)
 
 	wrmsr(MSR_F15H_PERF_CTL0, 0);
 	wrmsr(MSR_F15H_PERF_CTR0, 0);
-	wrmsr(MSR_F15H_PERF_CTL0, EVSEL(event));
+	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(event));
 	loop(n);
 	wrmsr(MSR_F15H_PERF_CTL0, 0);
 	count = rdmsr(MSR_F15H_PERF_CTR0);
@@ -124,9 +114,9 @@ static void guest_code(void)
 			guest_count_diff(AMD_ZEN_BRANCHES_RETIRED, guest_loop,
 					 LONG_LOOP, SHORT_LOOP), 0, 0);
 	GUEST_SYNC_ARGS(1,
-			guest_count_diff(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_exit_loop,
+			guest_count_diff(AMD_ZEN_INSTRUCTIONS_RETIRED, vcounters_guest_cpuid_loop,
 					 EXIT_LONG, EXIT_SHORT),
-			guest_count_diff(AMD_ZEN_BRANCHES_RETIRED, guest_exit_loop,
+			guest_count_diff(AMD_ZEN_BRANCHES_RETIRED, vcounters_guest_cpuid_loop,
 					 EXIT_LONG, EXIT_SHORT), 0, 0);
 	GUEST_DONE();
 }
@@ -136,17 +126,6 @@ static void guest_count_once(void)
 {
 	GUEST_SYNC(guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_loop, LONG_LOOP));
 	GUEST_DONE();
-}
-
-/* A VM with the PMU feature in @pmu_mode and one vCPU running @code. */
-static struct kvm_vm *pmu_vm_create(u32 pmu_mode, void *code, struct kvm_vcpu **vcpu)
-{
-	struct kvm_vm *vm = vm_create(1);
-
-	TEST_ASSERT(!__vcounters_enable_pmu(vm, pmu_mode),
-		    "KVM_VCOUNTERS_PMU in mode %u: errno %d", pmu_mode, errno);
-	*vcpu = vm_vcpu_add(vm, 0, code);
-	return vm;
 }
 
 static u64 pmu_switches(struct kvm_vcpu *vcpu)
@@ -240,7 +219,7 @@ static void test_exact(void)
 
 	for (int i = 0; i < ARRAY_SIZE(modes); i++) {
 		struct kvm_vcpu *vcpu;
-		struct kvm_vm *vm = pmu_vm_create(modes[i][0], guest_code, &vcpu);
+		struct kvm_vm *vm = vcounters_pmu_vm_create(modes[i][0], guest_code, &vcpu);
 
 		pr_info("PMU mode %u requested:\n", modes[i][0]);
 		TEST_ASSERT_EQ(vcounters_state(vcpu).pmu_mode, modes[i][1]);
@@ -273,7 +252,7 @@ static void test_kinds(void)
 	kvm_vm_free(plain);
 
 	/* Next to a mediated VM: perf refuses the events that count guests. */
-	opted = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_code, &opted_vcpu);
+	opted = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_code, &opted_vcpu);
 	plain = vm_create_with_one_vcpu(&plain_vcpu, guest_count_once);
 	count = run_count_once(plain_vcpu);
 	pr_info("  perf-based vPMU, next to a mediated one: %lu instructions\n", count);
@@ -291,7 +270,7 @@ static void guest_filtered(void)
 {
 	u64 count = guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_loop, LONG_LOOP);
 
-	wrmsr(MSR_F15H_PERF_CTL0, EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED));
+	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED));
 	GUEST_SYNC_ARGS(0, count, rdmsr(MSR_F15H_PERF_CTL0), 0, 0);
 	GUEST_DONE();
 }
@@ -306,14 +285,14 @@ static void test_filter(void)
 		.events = { AMD_ZEN_INSTRUCTIONS_RETIRED },
 	};
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_filtered, &vcpu);
+	struct kvm_vm *vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_filtered, &vcpu);
 	struct ucall uc;
 
 	vm_ioctl(vm, KVM_SET_PMU_EVENT_FILTER, &deny.f);
 	uc = vcounters_run_to_sync(vcpu);
 	pr_info("  denied event: counted %lu, selector reads %#lx\n", uc.args[2], uc.args[3]);
 	TEST_ASSERT_EQ(uc.args[2], 0);
-	TEST_ASSERT_EQ(uc.args[3], EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED));
+	TEST_ASSERT_EQ(uc.args[3], VCOUNTERS_EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED));
 	kvm_vm_free(vm);
 }
 
@@ -339,7 +318,7 @@ static void guest_pmi(void)
 	x2apic_write_reg(APIC_LVTPC, PMI_VECTOR);
 	wrmsr(MSR_F15H_PERF_CTL0, 0);
 	wrmsr(MSR_F15H_PERF_CTR0, BIT_ULL(48) - PMI_PERIOD);
-	wrmsr(MSR_F15H_PERF_CTL0, EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED) |
+	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED) |
 		ARCH_PERFMON_EVENTSEL_INT);
 	sti();
 	guest_loop(LONG_LOOP);
@@ -353,7 +332,7 @@ static void guest_pmi(void)
 static void test_pmi(void)
 {
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_pmi, &vcpu);
+	struct kvm_vm *vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_pmi, &vcpu);
 	struct ucall uc;
 
 	vm_install_exception_handler(vm, PMI_VECTOR, guest_pmi_handler);
@@ -372,9 +351,9 @@ static void test_pmi(void)
 /* CPUID exits of a guest that never touches its PMU, twice. */
 static void guest_idle_pmu(void)
 {
-	guest_exit_loop(EXIT_LONG);
+	vcounters_guest_cpuid_loop(EXIT_LONG);
 	GUEST_SYNC(0);
-	guest_exit_loop(EXIT_LONG);
+	vcounters_guest_cpuid_loop(EXIT_LONG);
 	GUEST_SYNC(1);
 	GUEST_DONE();
 }
@@ -426,7 +405,7 @@ static void test_cost(void)
 	 */
 	TEST_ASSERT(!sched_getaffinity(0, sizeof(cpus), &cpus), "sched_getaffinity");
 	pin_self_to_cpu(0);
-	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_ENTRY, guest_idle_pmu, &vcpu);
+	vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_ENTRY, guest_idle_pmu, &vcpu);
 	vcounters_run_to_sync(vcpu);
 	run_costing(vcpu, &accesses, &pairs);
 	pr_info("  idle PMU, %lu counters: %lu accesses over %lu loads and puts\n",
@@ -435,7 +414,7 @@ static void test_cost(void)
 	TEST_ASSERT_EQ(accesses, pairs * amd_switch_accesses_min(nr));
 	kvm_vm_free(vm);
 
-	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_ENTRY, guest_code, &vcpu);
+	vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_ENTRY, guest_code, &vcpu);
 	for (int i = 0; i < 2; i++) {
 		run_costing(vcpu, &accesses, &pairs);
 		pr_info("  counting PMU: %lu accesses over %lu loads and puts\n",
@@ -486,7 +465,7 @@ static u64 host_count_over_run(int fd, struct kvm_vcpu *vcpu)
 static void test_host_perf(void)
 {
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_big_loops, &vcpu);
+	struct kvm_vm *vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_big_loops, &vcpu);
 	u64 one, two;
 	int fd;
 
@@ -560,7 +539,7 @@ static void test_fuzz(void)
 {
 	struct kvm_random_state rng = vcounters_rng(NULL);
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_fuzz, &vcpu);
+	struct kvm_vm *vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_fuzz, &vcpu);
 	int accepted = 0;
 
 	for (int i = 0; i < FUZZ_ROUNDS; i++) {
@@ -594,7 +573,7 @@ static void guest_fewer(void)
 static void test_fewer(void)
 {
 	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_fewer, &vcpu);
+	struct kvm_vm *vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_fewer, &vcpu);
 	struct ucall uc;
 
 	TEST_REQUIRE(kvm_cpu_property(X86_PROPERTY_NR_PERFCTR_CORE) > GIVEN_COUNTERS);
@@ -612,7 +591,7 @@ static void guest_count_on(void)
 {
 	wrmsr(MSR_F15H_PERF_CTL0, 0);
 	wrmsr(MSR_F15H_PERF_CTR0, 0);
-	wrmsr(MSR_F15H_PERF_CTL0, EVSEL(AMD_ZEN_BRANCHES_RETIRED));
+	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(AMD_ZEN_BRANCHES_RETIRED));
 	guest_loop(LONG_LOOP);
 	GUEST_SYNC(guest_rdpmc(0));
 	guest_loop(LONG_LOOP);
@@ -631,12 +610,12 @@ static void test_migrate(void)
 	struct kvm_vm *vm;
 	u64 before, after, stay;
 
-	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_count_on, &vcpu);
+	vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_count_on, &vcpu);
 	before = run_count_once(vcpu);
 	stay = run_count_once(vcpu) - before;
 	kvm_vm_free(vm);
 
-	vm = pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_count_on, &vcpu);
+	vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_count_on, &vcpu);
 	TEST_ASSERT_EQ(run_count_once(vcpu), before);
 	/* Every MSR KVM saves, the PMU's among them. */
 	state = vcpu_save_state(vcpu);
