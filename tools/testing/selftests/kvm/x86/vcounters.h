@@ -14,6 +14,7 @@
 #include <linux/perf_event.h>
 #include <sys/syscall.h>
 
+#include "apic.h"
 #include "kvm_util.h"
 #include "pmu.h"
 #include "processor.h"
@@ -273,6 +274,33 @@ static inline int vcounters_host_event(u64 config, bool exclude_guest)
 	};
 
 	return syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
+}
+
+/* 2 instructions and 1 branch per iteration, no VM-exit. */
+static inline void vcounters_guest_loop(unsigned long n)
+{
+	asm volatile("1: dec %0\n\tjnz 1b" : "+r"(n) : : "cc");
+}
+
+#define APIC_LVTPC		0x340
+#define VCOUNTERS_PMI_VECTOR	0xe3
+
+/* PMIs the guest took: READ_ONCE() in guest code. */
+static int vcounters_guest_pmis __maybe_unused;
+
+/* Install for VCOUNTERS_PMI_VECTOR (vm_install_exception_handler()). */
+static inline void vcounters_guest_pmi_handler(struct ex_regs *regs)
+{
+	WRITE_ONCE(vcounters_guest_pmis, vcounters_guest_pmis + 1);
+	x2apic_write_reg(APIC_EOI, 0);
+}
+
+/* Counter 0 counts @event from @period below its 48-bit overflow, with a PMI. */
+static inline void vcounters_guest_arm_pmi(u64 event, u64 period)
+{
+	wrmsr(MSR_F15H_PERF_CTL0, 0);
+	wrmsr(MSR_F15H_PERF_CTR0, BIT_ULL(48) - period);
+	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(event) | ARCH_PERFMON_EVENTSEL_INT);
 }
 
 static inline u64 vcounters_tsc_khz(struct kvm_vm *vm)

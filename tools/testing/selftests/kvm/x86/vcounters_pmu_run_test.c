@@ -24,6 +24,11 @@
  *               and goes: every round of each guest exact, every host
  *               event, disabled before it is closed, with its running
  *               time equal to its enabled time
+ *   lvtpc       the guest masks its LVTPC by software-disabling its APIC,
+ *               an exit KVM handles without touching the PMU otherwise:
+ *               a counter that then overflows interrupts neither the
+ *               guest nor the host (no mediated PMI in /proc/interrupts),
+ *               where the same overflow with the APIC enabled does both
  *   default     with kvm_vcounters.default_features giving every VM the
  *               PMU, a VM that did not ask is in RUN
  */
@@ -148,6 +153,100 @@ static void test_boundary(void)
 		    uc.args[1], 5 * d);
 	TEST_ASSERT(f.puts_sync >= 4 * ROUND, "%lu puts to count %d emulated CPUIDs",
 		    f.puts_sync, 4 * ROUND);
+	kvm_vm_free(vm);
+}
+
+/* Iterations of vcounters_guest_loop() after an arm, well past the overflow. */
+#define PMI_PERIOD	1000
+#define PMI_LOOP	(10 * PMI_PERIOD)
+
+/*
+ * An overflow with the APIC enabled (the PMI taken), then one with the APIC
+ * software-disabled after the counter was armed, so that the only exit in
+ * between is the SPIV write; each followed by its PMIs and global status.
+ * Branches, not instructions: KVM puts the PMU to count the WRMSR it
+ * emulates as an instruction, which would hide a put the SPIV write lacks.
+ */
+static void guest_lvtpc(void)
+{
+	x2apic_enable();
+	x2apic_write_reg(APIC_LVTPC, VCOUNTERS_PMI_VECTOR);
+	sti();
+
+	vcounters_guest_arm_pmi(AMD_ZEN_BRANCHES_RETIRED, PMI_PERIOD);
+	vcounters_guest_loop(PMI_LOOP);
+	wrmsr(MSR_F15H_PERF_CTL0, 0);
+	GUEST_SYNC_ARGS(0, READ_ONCE(vcounters_guest_pmis),
+			rdmsr(MSR_AMD64_PERF_CNTR_GLOBAL_STATUS), 0, 0);
+	wrmsr(MSR_AMD64_PERF_CNTR_GLOBAL_STATUS_CLR, BIT_ULL(0));
+
+	vcounters_guest_arm_pmi(AMD_ZEN_BRANCHES_RETIRED, PMI_PERIOD);
+	/* Masks every LVT, LVTPC too. */
+	x2apic_write_reg(APIC_SPIV, APIC_SPIV_FOCUS_DISABLED | 0xff);
+	vcounters_guest_loop(PMI_LOOP);
+	wrmsr(MSR_F15H_PERF_CTL0, 0);
+	GUEST_SYNC_ARGS(1, READ_ONCE(vcounters_guest_pmis),
+			rdmsr(MSR_AMD64_PERF_CNTR_GLOBAL_STATUS),
+			x2apic_read_reg(APIC_LVTPC), 0);
+	GUEST_DONE();
+}
+
+/* The mediated PMIs the host took, all CPUs ("VPMI" in /proc/interrupts). */
+static u64 host_vpmis(void)
+{
+	FILE *f = fopen("/proc/interrupts", "r");
+	char line[1024];
+
+	TEST_ASSERT(f, "/proc/interrupts: errno %d", errno);
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line + strspn(line, " "), *end;
+		u64 sum = 0;
+
+		if (strncmp(p, "VPMI:", 5))
+			continue;
+		for (p += 5;; p = end) {
+			u64 n = strtoull(p, &end, 10);
+
+			if (end == p)
+				break;
+			sum += n;
+		}
+		fclose(f);
+		return sum;
+	}
+	fclose(f);
+	TEST_FAIL("no VPMI line in /proc/interrupts");
+	return 0;
+}
+
+static void test_lvtpc(void)
+{
+	struct kvm_vcpu *vcpu;
+	struct kvm_vm *vm;
+	struct ucall uc;
+	u64 vpmis;
+
+	vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_RUN, guest_lvtpc, &vcpu);
+	vm_install_exception_handler(vm, VCOUNTERS_PMI_VECTOR, vcounters_guest_pmi_handler);
+
+	vpmis = host_vpmis();
+	uc = vcounters_run_to_sync(vcpu);
+	vpmis = host_vpmis() - vpmis;
+	pr_info("lvtpc: APIC enabled: %lu PMIs taken, status %#lx, %lu mediated PMIs on the host\n",
+		uc.args[2], uc.args[3], vpmis);
+	TEST_ASSERT_EQ(uc.args[2], 1);
+	TEST_ASSERT(uc.args[3] & BIT_ULL(0), "no overflow of counter 0 in %#lx", uc.args[3]);
+	TEST_ASSERT(vpmis >= 1, "the overflow did not reach the host as a mediated PMI");
+
+	vpmis = host_vpmis();
+	uc = vcounters_run_to_sync(vcpu);
+	vpmis = host_vpmis() - vpmis;
+	pr_info("lvtpc: APIC disabled: %lu PMIs taken, status %#lx, LVTPC %#lx, %lu mediated PMIs on the host\n",
+		uc.args[2], uc.args[3], uc.args[4], vpmis);
+	TEST_ASSERT(uc.args[4] & APIC_LVT_MASKED, "LVTPC %#lx not masked", uc.args[4]);
+	TEST_ASSERT(uc.args[3] & BIT_ULL(0), "no overflow of counter 0 in %#lx", uc.args[3]);
+	TEST_ASSERT_EQ(uc.args[2], 1);
+	TEST_ASSERT(!vpmis, "%lu mediated PMIs on the host from a masked LVTPC", vpmis);
 	kvm_vm_free(vm);
 }
 
@@ -454,5 +553,6 @@ int main(int argc, char *argv[])
 	test_host_event(false);
 	test_host_event(true);
 	test_migrate();
+	test_lvtpc();
 	return 0;
 }

@@ -71,12 +71,6 @@ static u64 guest_rdpmc(u32 idx)
 	return val;
 }
 
-/* 2 instructions and 1 branch per iteration. */
-static void guest_loop(unsigned long n)
-{
-	asm volatile("1: dec %0\n\tjnz 1b" : "+r"(n) : : "cc");
-}
-
 /*
  * Counts @event on counter 0 around @loop(@n): the count, read with RDMSR
  * and, checked equal, with RDPMC.
@@ -109,9 +103,9 @@ static u64 guest_count_diff(u64 event, void (*loop)(unsigned long),
 static void guest_code(void)
 {
 	GUEST_SYNC_ARGS(0,
-			guest_count_diff(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_loop,
+			guest_count_diff(AMD_ZEN_INSTRUCTIONS_RETIRED, vcounters_guest_loop,
 					 LONG_LOOP, SHORT_LOOP),
-			guest_count_diff(AMD_ZEN_BRANCHES_RETIRED, guest_loop,
+			guest_count_diff(AMD_ZEN_BRANCHES_RETIRED, vcounters_guest_loop,
 					 LONG_LOOP, SHORT_LOOP), 0, 0);
 	GUEST_SYNC_ARGS(1,
 			guest_count_diff(AMD_ZEN_INSTRUCTIONS_RETIRED, vcounters_guest_cpuid_loop,
@@ -124,7 +118,7 @@ static void guest_code(void)
 /* Counts the loop once and reports the raw count. */
 static void guest_count_once(void)
 {
-	GUEST_SYNC(guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_loop, LONG_LOOP));
+	GUEST_SYNC(guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, vcounters_guest_loop, LONG_LOOP));
 	GUEST_DONE();
 }
 
@@ -268,7 +262,7 @@ static void test_kinds(void)
 /* Counts the loop on counter 0 and reports the count and the selector. */
 static void guest_filtered(void)
 {
-	u64 count = guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, guest_loop, LONG_LOOP);
+	u64 count = guest_count(AMD_ZEN_INSTRUCTIONS_RETIRED, vcounters_guest_loop, LONG_LOOP);
 
 	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED));
 	GUEST_SYNC_ARGS(0, count, rdmsr(MSR_F15H_PERF_CTL0), 0, 0);
@@ -296,36 +290,22 @@ static void test_filter(void)
 	kvm_vm_free(vm);
 }
 
-#define APIC_LVTPC	0x340
-#define PMI_VECTOR	0xe3
 /* The counter starts this far below its 48-bit overflow. */
 #define PMI_PERIOD	1000
-
-/* Written by the PMI handler: READ_ONCE() in the guest code. */
-static int guest_pmis;
-
-static void guest_pmi_handler(struct ex_regs *regs)
-{
-	WRITE_ONCE(guest_pmis, guest_pmis + 1);
-	x2apic_write_reg(APIC_EOI, 0);
-}
 
 static void guest_pmi(void)
 {
 	u64 status;
 
 	x2apic_enable();
-	x2apic_write_reg(APIC_LVTPC, PMI_VECTOR);
-	wrmsr(MSR_F15H_PERF_CTL0, 0);
-	wrmsr(MSR_F15H_PERF_CTR0, BIT_ULL(48) - PMI_PERIOD);
-	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(AMD_ZEN_INSTRUCTIONS_RETIRED) |
-		ARCH_PERFMON_EVENTSEL_INT);
+	x2apic_write_reg(APIC_LVTPC, VCOUNTERS_PMI_VECTOR);
+	vcounters_guest_arm_pmi(AMD_ZEN_INSTRUCTIONS_RETIRED, PMI_PERIOD);
 	sti();
-	guest_loop(LONG_LOOP);
+	vcounters_guest_loop(LONG_LOOP);
 	cli();
 	wrmsr(MSR_F15H_PERF_CTL0, 0);
 	status = rdmsr(MSR_AMD64_PERF_CNTR_GLOBAL_STATUS);
-	GUEST_SYNC_ARGS(0, READ_ONCE(guest_pmis), status, rdmsr(MSR_F15H_PERF_CTR0), 0);
+	GUEST_SYNC_ARGS(0, READ_ONCE(vcounters_guest_pmis), status, rdmsr(MSR_F15H_PERF_CTR0), 0);
 	GUEST_DONE();
 }
 
@@ -335,7 +315,7 @@ static void test_pmi(void)
 	struct kvm_vm *vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_AUTO, guest_pmi, &vcpu);
 	struct ucall uc;
 
-	vm_install_exception_handler(vm, PMI_VECTOR, guest_pmi_handler);
+	vm_install_exception_handler(vm, VCOUNTERS_PMI_VECTOR, vcounters_guest_pmi_handler);
 	uc = vcounters_run_to_sync(vcpu);
 	pr_info("  sampling counter: %lu PMIs, global status %#lx, counter %lu after wrapping\n",
 		uc.args[2], uc.args[3], uc.args[4]);
@@ -433,11 +413,11 @@ static void test_cost(void)
 /* A warm-up, then a loop of BIG_LOOP iterations and one of twice that. */
 static void guest_big_loops(void)
 {
-	guest_loop(SHORT_LOOP);
+	vcounters_guest_loop(SHORT_LOOP);
 	GUEST_SYNC(0);
-	guest_loop(BIG_LOOP);
+	vcounters_guest_loop(BIG_LOOP);
 	GUEST_SYNC(1);
-	guest_loop(2 * BIG_LOOP);
+	vcounters_guest_loop(2 * BIG_LOOP);
 	GUEST_SYNC(2);
 	GUEST_DONE();
 }
@@ -592,9 +572,9 @@ static void guest_count_on(void)
 	wrmsr(MSR_F15H_PERF_CTL0, 0);
 	wrmsr(MSR_F15H_PERF_CTR0, 0);
 	wrmsr(MSR_F15H_PERF_CTL0, VCOUNTERS_EVSEL(AMD_ZEN_BRANCHES_RETIRED));
-	guest_loop(LONG_LOOP);
+	vcounters_guest_loop(LONG_LOOP);
 	GUEST_SYNC(guest_rdpmc(0));
-	guest_loop(LONG_LOOP);
+	vcounters_guest_loop(LONG_LOOP);
 	GUEST_SYNC(guest_rdpmc(0));
 	GUEST_DONE();
 }
