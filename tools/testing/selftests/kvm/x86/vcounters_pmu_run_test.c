@@ -28,7 +28,9 @@
  *               an exit KVM handles without touching the PMU otherwise:
  *               a counter that then overflows interrupts neither the
  *               guest nor the host (no mediated PMI in /proc/interrupts),
- *               where the same overflow with the APIC enabled does both
+ *               where the same overflow with the APIC enabled does both;
+ *               a PMI handler that writes LVTPC again unmasked, as
+ *               Linux's does, costs no put of the PMU
  *   default     with kvm_vcounters.default_features giving every VM the
  *               PMU, a VM that did not ask is in RUN
  */
@@ -219,24 +221,51 @@ static u64 host_vpmis(void)
 	return 0;
 }
 
+/* Linux's PMI handler writes LVTPC again, unmasked, at each PMI. */
+static void guest_pmi_rewrite_handler(struct ex_regs *regs)
+{
+	x2apic_write_reg(APIC_LVTPC, VCOUNTERS_PMI_VECTOR);
+	vcounters_guest_pmi_handler(regs);
+}
+
+/* A RUN VM in guest_lvtpc() with @handler for its PMIs. */
+static struct kvm_vm *lvtpc_vm_create(void (*handler)(struct ex_regs *),
+				      struct kvm_vcpu **vcpu)
+{
+	struct kvm_vm *vm;
+
+	vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_RUN, guest_lvtpc, vcpu);
+	vm_install_exception_handler(vm, VCOUNTERS_PMI_VECTOR, handler);
+	return vm;
+}
+
 static void test_lvtpc(void)
 {
-	struct kvm_vcpu *vcpu;
-	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpu, *plain_vcpu;
+	struct kvm_vm *vm, *plain_vm;
+	struct pmu_figures f, plain;
 	struct ucall uc;
 	u64 vpmis;
 
-	vm = vcounters_pmu_vm_create(KVM_VCOUNTERS_MODE_RUN, guest_lvtpc, &vcpu);
-	vm_install_exception_handler(vm, VCOUNTERS_PMI_VECTOR, vcounters_guest_pmi_handler);
+	/*
+	 * The same overflow in two VMs, one whose PMI handler leaves LVTPC
+	 * alone and one whose handler writes it again with the mask bit
+	 * loaded in the hardware: that write costs no put.
+	 */
+	plain_vm = lvtpc_vm_create(vcounters_guest_pmi_handler, &plain_vcpu);
+	run_figures(plain_vcpu, &plain);
+	kvm_vm_free(plain_vm);
 
+	vm = lvtpc_vm_create(guest_pmi_rewrite_handler, &vcpu);
 	vpmis = host_vpmis();
-	uc = vcounters_run_to_sync(vcpu);
+	uc = run_figures(vcpu, &f);
 	vpmis = host_vpmis() - vpmis;
-	pr_info("lvtpc: APIC enabled: %lu PMIs taken, status %#lx, %lu mediated PMIs on the host\n",
-		uc.args[2], uc.args[3], vpmis);
+	pr_info("lvtpc: APIC enabled: %lu PMIs taken, status %#lx, %lu mediated PMIs on the host; puts to sync %lu, %lu with a handler that leaves LVTPC alone\n",
+		uc.args[2], uc.args[3], vpmis, f.puts_sync, plain.puts_sync);
 	TEST_ASSERT_EQ(uc.args[2], 1);
 	TEST_ASSERT(uc.args[3] & BIT_ULL(0), "no overflow of counter 0 in %#lx", uc.args[3]);
 	TEST_ASSERT(vpmis >= 1, "the overflow did not reach the host as a mediated PMI");
+	TEST_ASSERT_EQ(f.puts_sync, plain.puts_sync);
 
 	vpmis = host_vpmis();
 	uc = vcounters_run_to_sync(vcpu);
