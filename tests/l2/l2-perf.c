@@ -34,29 +34,43 @@ static void loop(unsigned long n)
 	asm volatile("1: dec %0\n\tjnz 1b" : "+r"(n) : : "cc");
 }
 
-static int count(const char *name, uint64_t config)
+/* A hardware event on this task, user mode, disabled; sampling every @period if not 0. */
+static int open_event(uint64_t config, uint64_t period)
 {
 	struct perf_event_attr attr;
-	uint64_t value;
-	int fd;
 
 	memset(&attr, 0, sizeof(attr));
 	attr.type = PERF_TYPE_HARDWARE;
 	attr.size = sizeof(attr);
 	attr.config = config;
+	attr.sample_period = period;
+	attr.sample_type = period ? PERF_SAMPLE_IP : 0;
 	attr.disabled = 1;
 	attr.exclude_kernel = 1;
 	attr.exclude_hv = 1;
-	fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
+	return syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
+}
+
+/* Runs the loop with @fd counting. */
+static void run_loop(int fd)
+{
+	ioctl(fd, PERF_EVENT_IOC_RESET, 0);
+	ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
+	loop(LOOP);
+	ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+}
+
+static int count(const char *name, uint64_t config)
+{
+	uint64_t value;
+	int fd = open_event(config, 0);
+
 	if (fd < 0) {
 		perror("perf_event_open");
 		printf("L2-PERF %s %lu none\n", name, LOOP);
 		return 1;
 	}
-	ioctl(fd, PERF_EVENT_IOC_RESET, 0);
-	ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
-	loop(LOOP);
-	ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+	run_loop(fd);
 	if (read(fd, &value, sizeof(value)) != sizeof(value)) {
 		perror("read");
 		return 1;
@@ -91,22 +105,11 @@ static void walk(struct perf_event_mmap_page *meta, unsigned long *samples,
 
 static int sample(void)
 {
+	int fd = open_event(PERF_COUNT_HW_BRANCH_INSTRUCTIONS, PERIOD);
 	long page = sysconf(_SC_PAGESIZE);
-	struct perf_event_attr attr;
 	unsigned long samples, lost;
 	void *meta;
-	int fd;
 
-	memset(&attr, 0, sizeof(attr));
-	attr.type = PERF_TYPE_HARDWARE;
-	attr.size = sizeof(attr);
-	attr.config = PERF_COUNT_HW_BRANCH_INSTRUCTIONS;
-	attr.sample_period = PERIOD;
-	attr.sample_type = PERF_SAMPLE_IP;
-	attr.disabled = 1;
-	attr.exclude_kernel = 1;
-	attr.exclude_hv = 1;
-	fd = syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
 	if (fd < 0) {
 		perror("perf_event_open (sampling)");
 		printf("L2-SAMPLES %lu %lu none\n", LOOP, PERIOD);
@@ -117,10 +120,7 @@ static int sample(void)
 		perror("mmap");
 		return 1;
 	}
-	ioctl(fd, PERF_EVENT_IOC_RESET, 0);
-	ioctl(fd, PERF_EVENT_IOC_ENABLE, 0);
-	loop(LOOP);
-	ioctl(fd, PERF_EVENT_IOC_DISABLE, 0);
+	run_loop(fd);
 	walk(meta, &samples, &lost);
 	munmap(meta, (1 + DATA_PAGES) * page);
 	close(fd);
