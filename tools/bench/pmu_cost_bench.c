@@ -102,14 +102,13 @@ int main(int argc, char *argv[])
 		    "usage: pmu_cost_bench run|entry|upstream");
 	TEST_REQUIRE(host_cpu_is_amd);
 	TEST_REQUIRE(kvm_is_mediated_pmu_enabled());
-	vm = vm_create(1);
-	if (run || entry)
-		TEST_ASSERT(!__vcounters_enable_pmu(vm, run ? KVM_VCOUNTERS_MODE_RUN :
-						    KVM_VCOUNTERS_MODE_ENTRY),
-			    "KVM_VCOUNTERS_PMU in %s: errno %d", mode, errno);
-	else
+	if (run || entry) {
+		vm = vcounters_pmu_vm_create(run ? KVM_VCOUNTERS_MODE_RUN :
+					     KVM_VCOUNTERS_MODE_ENTRY, guest_code, &vcpu);
+	} else {
 		TEST_REQUIRE(!kvm_check_cap(KVM_CAP_X86_VCOUNTERS));
-	vcpu = vm_vcpu_add(vm, 0, guest_code);
+		vm = vm_create_with_one_vcpu(&vcpu, guest_code);
+	}
 
 	/* Warm up: first entry, first faults. */
 	for (int i = 0; i < 4; i++)
@@ -123,7 +122,7 @@ int main(int argc, char *argv[])
 		vcpu_regs_get(vcpu, &regs);
 	pair = cost(vcpu).accesses - pair;
 
-	fd = vcounters_host_event(PERF_COUNT_HW_CPU_CYCLES, true);
+	fd = vcounters_host_event_on(PERF_COUNT_HW_CPU_CYCLES, true, 0, -1);
 	TEST_ASSERT(fd >= 0, "host cycles event, exclude_guest: errno %d", errno);
 	per_exit_and_trip(vcpu, &per_exit_host, &per_trip_host);
 	close(fd);

@@ -263,19 +263,6 @@ static inline struct vcounters_host_count vcounters_host_read(int fd)
 	return c;
 }
 
-/* A hardware event on this thread (pid 0, any CPU), enabled; -1 if refused. */
-static inline int vcounters_host_event(u64 config, bool exclude_guest)
-{
-	struct perf_event_attr attr = {
-		.type = PERF_TYPE_HARDWARE,
-		.size = sizeof(attr),
-		.config = config,
-		.exclude_guest = exclude_guest,
-	};
-
-	return syscall(__NR_perf_event_open, &attr, 0, -1, -1, 0);
-}
-
 /* 2 instructions and 1 branch per iteration, no VM-exit. */
 static inline void vcounters_guest_loop(unsigned long n)
 {

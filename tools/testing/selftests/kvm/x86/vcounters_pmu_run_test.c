@@ -552,12 +552,12 @@ static u64 default_features(void)
 	return p ? strtoull(p + strlen(key), NULL, 0) : 0;
 }
 
-static void test_default(void)
+static void test_default(u64 features)
 {
 	struct kvm_vcpu *vcpu;
 	struct kvm_vm *vm;
 
-	if (!(default_features() & KVM_VCOUNTERS_PMU)) {
+	if (!(features & KVM_VCOUNTERS_PMU)) {
 		pr_info("default: skipped, the module gives no VM the PMU by default\n");
 		return;
 	}
@@ -569,12 +569,15 @@ static void test_default(void)
 
 int main(int argc, char *argv[])
 {
+	u64 features;
+
 	TEST_REQUIRE(host_cpu_is_amd);
 	TEST_REQUIRE(kvm_is_mediated_pmu_enabled());
 	TEST_REQUIRE(kvm_check_cap(KVM_CAP_X86_VCOUNTERS) & KVM_VCOUNTERS_PMU);
 
-	test_default();
-	if (default_features() & KVM_VCOUNTERS_PMU)
+	features = default_features();
+	test_default(features);
+	if (features & KVM_VCOUNTERS_PMU)
 		return 0;
 	TEST_REQUIRE(get_nprocs() >= 2);
 

@@ -425,12 +425,9 @@ static void guest_big_loops(void)
 /* What @fd counted over one KVM_RUN of @vcpu. */
 static u64 host_count_over_run(int fd, struct kvm_vcpu *vcpu)
 {
-	u64 count;
-
 	TEST_ASSERT(!ioctl(fd, PERF_EVENT_IOC_RESET, 0), "reset: errno %d", errno);
 	run_count_once(vcpu);
-	TEST_ASSERT_EQ(read(fd, &count, sizeof(count)), sizeof(count));
-	return count;
+	return vcounters_host_read(fd).count;
 }
 
 /*
@@ -450,10 +447,10 @@ static void test_host_perf(void)
 	int fd;
 
 	/* A mediated VM exists once its first vCPU does. */
-	fd = vcounters_host_event(PERF_COUNT_HW_INSTRUCTIONS, false);
+	fd = vcounters_host_event_on(PERF_COUNT_HW_INSTRUCTIONS, false, 0, -1);
 	TEST_ASSERT(fd < 0 && errno == EOPNOTSUPP,
 		    "an event counting guests next to a mediated VM: fd %d errno %d", fd, errno);
-	fd = vcounters_host_event(PERF_COUNT_HW_INSTRUCTIONS, true);
+	fd = vcounters_host_event_on(PERF_COUNT_HW_INSTRUCTIONS, true, 0, -1);
 	TEST_ASSERT(fd >= 0, "an exclude_guest event: errno %d", errno);
 	run_count_once(vcpu);
 	one = host_count_over_run(fd, vcpu);
@@ -475,7 +472,7 @@ static void test_busy(void)
 
 	TEST_ASSERT(!__vcounters_enable_pmu(vm, KVM_VCOUNTERS_MODE_AUTO),
 		    "KVM_VCOUNTERS_PMU: errno %d", errno);
-	fd = vcounters_host_event(PERF_COUNT_HW_INSTRUCTIONS, false);
+	fd = vcounters_host_event_on(PERF_COUNT_HW_INSTRUCTIONS, false, 0, -1);
 	TEST_ASSERT(fd >= 0, "an event counting guests, no mediated VM: errno %d", errno);
 	r = __vm_ioctl(vm, KVM_CREATE_VCPU, (void *)0);
 	TEST_ASSERT(r < 0 && errno == EBUSY,
